@@ -1,0 +1,91 @@
+"""Staff roles (DESIGN.md's table) as Django groups, and the permissions each holds.
+
+The groups are brought in line with ROLE_PERMISSIONS after every migrate, so a later issue
+adds a permission here and the next deploy grants it. Only helpdesk and operator work in the
+admin (``is_staff``); the others use the review queue and the dashboards.
+"""
+
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.db.models import TextChoices
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(TextChoices):
+    HELPDESK = "helpdesk", _("Helpdesk")
+    VERIFIER = "verifier", _("Verifier (maker)")
+    CHECKER = "checker", _("Checker")
+    CLIENT_MANAGER = "client_manager", _("Client manager")
+    CHANNEL_PARTNER = "channel_partner", _("Channel partner")
+    OPERATOR = "operator", _("Operator")
+
+
+ADMIN_ROLES = frozenset({Role.HELPDESK, Role.OPERATOR})
+
+_VIEW_CAMPAIGNS = ["rewards.view_scheme", "rewards.view_prize", "crm.view_client"]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.HELPDESK: [
+        *_VIEW_CAMPAIGNS,
+        "crm.view_channelpartner",
+        "crm.view_customer",
+        "crm.change_customer",
+        "crm.view_auditevent",
+    ],
+    Role.VERIFIER: [*_VIEW_CAMPAIGNS, "crm.view_customer"],
+    Role.CHECKER: [*_VIEW_CAMPAIGNS, "crm.view_customer", "crm.view_auditevent"],
+    Role.CLIENT_MANAGER: [*_VIEW_CAMPAIGNS, "crm.view_channelpartner"],
+    Role.CHANNEL_PARTNER: [*_VIEW_CAMPAIGNS],
+    Role.OPERATOR: [
+        "crm.view_client",
+        "crm.add_client",
+        "crm.change_client",
+        "crm.view_channelpartner",
+        "crm.add_channelpartner",
+        "crm.change_channelpartner",
+        "crm.view_customer",
+        "crm.change_customer",
+        "crm.view_staffprofile",
+        "crm.add_staffprofile",
+        "crm.change_staffprofile",
+        "crm.view_auditevent",
+        "rewards.view_scheme",
+        "rewards.add_scheme",
+        "rewards.change_scheme",
+        "rewards.view_prize",
+        "rewards.add_prize",
+        "rewards.change_prize",
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+    ],
+}
+
+
+def sync_role_groups() -> None:
+    """Creates one group per role holding exactly the permissions in ROLE_PERMISSIONS."""
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        permissions = []
+        for name in names:
+            app_label, codename = name.split(".")
+            permissions.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(permissions)
+
+
+def sync_role_groups_after_migrate(*, using: str, **kwargs: Any) -> None:
+    # auth creates each app's permissions on that app's own post_migrate turn, which may come
+    # after ours: create them all first (it is idempotent), then align the groups.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    sync_role_groups()
+
+
+def user_roles(user: Any) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    return set(user.groups.values_list("name", flat=True)) & set(Role.values)
