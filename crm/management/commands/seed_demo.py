@@ -1,0 +1,148 @@
+"""Demo data for a local run: a client with two channel partners, an instant-win campaign
+with prizes, a loyalty scheme, a few customers and one user per role.
+
+Idempotent (run it as often as you like: everything is found by its code and brought back to
+the demo state) and refused outside DEBUG / embedded mode, since it creates users with known
+passwords.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import ChannelPartner, Client, Customer, StaffProfile
+from crm.roles import Role
+from rewards.models import Prize, Scheme
+
+DEMO_PASSWORD = "demo-campaigns-2026"  # noqa: S105 - demo only; the command refuses production
+
+DEMO_USERS = [
+    # username, role, tied to the client?, channel partner code
+    ("operator", Role.OPERATOR, False, None),
+    ("helpdesk", Role.HELPDESK, False, None),
+    ("verifier", Role.VERIFIER, False, None),
+    ("checker", Role.CHECKER, False, None),
+    ("manager", Role.CLIENT_MANAGER, True, None),
+    ("partner", Role.CHANNEL_PARTNER, True, "north"),
+]
+
+DEMO_CUSTOMERS = [
+    ("Astrid", "Lindqvist", "+46701234501", "astrid@example.com", "sv"),
+    ("Björn", "Ek", "+46701234502", "", "sv"),
+    ("Carla", "Moreno", "", "carla@example.com", "en"),
+    ("David", "Okafor", "+447700900104", "david@example.com", "en"),
+    ("Elin", "Nyström", "+46701234505", "elin@example.com", "sv"),
+]
+
+
+class Command(BaseCommand):
+    help = "Loads the demo data (DEBUG or embedded mode only). Safe to run repeatedly."
+
+    def handle(self, *args: object, **options: object) -> None:
+        if not (settings.DEBUG or settings.EMBEDDED):
+            raise CommandError(
+                "seed_demo creates users with a known password, so it only runs with DEBUG=true "
+                "or in embedded mode (make run). Refusing on production settings."
+            )
+        with transaction.atomic():
+            client = self._client()
+            self._campaigns(client)
+            self._customers()
+            self._users(client)
+        self._print_summary()
+
+    def _client(self) -> Client:
+        client, _ = Client.objects.update_or_create(
+            code="nordic-snacks", defaults={"name": "Nordic Snacks AB", "is_active": True}
+        )
+        for code, name in (("north", "Region North"), ("south", "Region South")):
+            ChannelPartner.objects.update_or_create(
+                client=client,
+                code=code,
+                defaults={"name": name, "kind": ChannelPartner.Kind.REGION},
+            )
+        return client
+
+    def _campaigns(self, client: Client) -> None:
+        now = timezone.now()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=14)
+        instant_win, _ = Scheme.objects.update_or_create(
+            code="summer-scratch",
+            defaults={
+                "client": client,
+                "name": "Summer scratch & win",
+                "kind": Scheme.Kind.INSTANT_WIN,
+                "unit": Scheme.Unit.POINTS,
+                "currency": "",
+                "starts_at": start,
+                "ends_at": start + timedelta(days=90),
+                "claim_deadline_at": start + timedelta(days=120),
+            },
+        )
+        for name, kind, value, quantity in (
+            ("Bluetooth speaker", Prize.Kind.PHYSICAL, 0, 50),
+            ("Cinema voucher", Prize.Kind.E_VOUCHER, 0, 300),
+            ("500 bonus points", Prize.Kind.POINTS, 500, 1000),
+        ):
+            Prize.objects.update_or_create(
+                scheme=instant_win,
+                name=name,
+                defaults={"kind": kind, "value_minor": value, "quantity_total": quantity},
+            )
+        Scheme.objects.update_or_create(
+            code="snack-club",
+            defaults={
+                "client": client,
+                "name": "Snack Club loyalty",
+                "kind": Scheme.Kind.LOYALTY,
+                "unit": Scheme.Unit.POINTS,
+                "currency": "",
+                "starts_at": start,
+                "ends_at": None,
+                "claim_deadline_at": None,
+            },
+        )
+
+    def _customers(self) -> None:
+        for first_name, last_name, phone, email, language in DEMO_CUSTOMERS:
+            lookup = {"phone": phone} if phone else {"email": email}
+            Customer.objects.update_or_create(
+                **lookup,
+                defaults={
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "email": email,
+                    "phone": phone,
+                    "preferred_language": language,
+                },
+            )
+
+    def _users(self, client: Client) -> None:
+        for username, role, tied_to_client, partner_code in DEMO_USERS:
+            user, _ = User.objects.get_or_create(username=username)
+            user.email = f"{username}@example.com"
+            user.is_staff = role in {Role.OPERATOR, Role.HELPDESK}
+            user.is_active = True
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            partner = (
+                ChannelPartner.objects.get(client=client, code=partner_code)
+                if partner_code
+                else None
+            )
+            StaffProfile.objects.update_or_create(
+                user=user,
+                defaults={"client": client if tied_to_client else None, "channel_partner": partner},
+            )
+
+    def _print_summary(self) -> None:
+        self.stdout.write(self.style.SUCCESS("Demo data is loaded."))
+        self.stdout.write(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
+        for username, role, _tied, partner_code in DEMO_USERS:
+            scope = f" (channel partner {partner_code})" if partner_code else ""
+            self.stdout.write(f"  {username:<10} {Role(role).label}{scope}")
