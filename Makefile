@@ -9,7 +9,7 @@ PYTHON_FOR_VENV ?= $(shell for candidate in python3.12 $$HOME/.pyenv/versions/3.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install install-dev run test test-fast lint format bench messages browser-deps clean-var
+.PHONY: install install-dev run test test-fast lint format bench messages test-deps clean-var
 
 $(BIN)/uv:
 	@test -n "$(PYTHON_FOR_VENV)" || { echo "Python 3.12 is needed (python3.12 on PATH or under pyenv)."; exit 1; }
@@ -25,11 +25,14 @@ install-dev: $(BIN)/uv
 run: install
 	$(BIN)/python -m config.launcher
 
-# Debian's chromium drives the browser tests (Playwright cannot download its own here).
-browser-deps:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+# Debian's chromium drives the browser tests (Playwright cannot download its own here);
+# the upload tests scan files with a real clamd (given a local EICAR signature, no download).
+test-deps:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v clamd >/dev/null || test -x /usr/sbin/clamd || missing="$$missing clamav-daemon"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-test: install-dev browser-deps
+test: install-dev test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install-dev

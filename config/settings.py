@@ -26,8 +26,11 @@ SECRET_KEY = env.str("SECRET_KEY", default=_INSECURE_LOCAL_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("Set SECRET_KEY (or DEBUG=true for a local run).")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Lists are comma separated; spaces after the commas are allowed (cast=str.strip).
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", cast=str.strip, default=["127.0.0.1", "localhost"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", cast=str.strip, default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin.apps.SimpleAdminConfig",
@@ -88,7 +91,7 @@ TEMPLATES = [
 ]
 
 # Database: DATABASE_URL, e.g. postgres://user:password@host:5432/name.
-# A Unix socket directory is written percent-encoded as the host.
+# A Unix socket directory goes in the query: postgres://user@/name?host=/run/postgresql.
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/campaigns"),
 }
@@ -202,9 +205,50 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_BASE_URL = env.str("TWILIO_BASE_URL", default="")
 
+# Notifications (crm/notifications, docs/NOTIFICATIONS.md). Quiet hours hold back marketing
+# messages only ("" turns them off); transactional ones always go out at once.
+NOTIFICATION_QUIET_HOURS = env.str("NOTIFICATION_QUIET_HOURS", default="21:00-08:00")
+NOTIFICATION_TIME_ZONE = env.str("NOTIFICATION_TIME_ZONE", default=TIME_ZONE)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
+NOTIFICATION_RETRY_MAX_SECONDS = env.int("NOTIFICATION_RETRY_MAX_SECONDS", default=3600)
+NOTIFICATION_PROVIDER_TIMEOUT_SECONDS = env.int("NOTIFICATION_PROVIDER_TIMEOUT_SECONDS", default=15)
+# A message still "sending" after this long lost its worker mid-send: it is marked failed
+# (outcome unknown) instead of being sent again. Must exceed the send task's time limit.
+NOTIFICATION_SENDING_STALE_SECONDS = env.int("NOTIFICATION_SENDING_STALE_SECONDS", default=180)
+# The public address of this site: links in messages and Twilio's status callback URL.
+NOTIFICATION_PUBLIC_BASE_URL = env.str(
+    "NOTIFICATION_PUBLIC_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else ""
+)
+NOTIFICATION_SITE_NAME = env.str("NOTIFICATION_SITE_NAME", default="Reward campaigns")
+
+# Customer portal (claims): one-time-password sign-in and document uploads. See docs/PORTAL.md.
+CLAIM_OTP_VALIDITY_SECONDS = env.int("CLAIM_OTP_VALIDITY_SECONDS", default=600)
+CLAIM_OTP_MAX_FAILURES = env.int("CLAIM_OTP_MAX_FAILURES", default=5)
+# django-otp's back-off between wrong codes: factor * 2^(failures - 1) seconds; 0 turns it off.
+CLAIM_OTP_THROTTLE_FACTOR = env.int("CLAIM_OTP_THROTTLE_FACTOR", default=1)
+# django-ratelimit rates ("N/h", "N/15m"); mobile carriers put many customers behind one IP.
+CLAIM_OTP_SEND_RATE_PER_DESTINATION = env.str("CLAIM_OTP_SEND_RATE_PER_DESTINATION", default="5/h")
+CLAIM_OTP_SEND_RATE_PER_IP = env.str("CLAIM_OTP_SEND_RATE_PER_IP", default="30/h")
+CLAIM_OTP_VERIFY_RATE_PER_DESTINATION = env.str(
+    "CLAIM_OTP_VERIFY_RATE_PER_DESTINATION", default="20/h"
+)
+CLAIM_OTP_VERIFY_RATE_PER_IP = env.str("CLAIM_OTP_VERIFY_RATE_PER_IP", default="60/h")
+# A phone number typed with a leading 0 is read as a number in this country.
+CLAIM_DEFAULT_COUNTRY_CALLING_CODE = env.str("CLAIM_DEFAULT_COUNTRY_CALLING_CODE", default="46")
+CLAIM_UPLOAD_MAX_BYTES = env.int("CLAIM_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# Well below Pillow's own 89.5 million pixel guard: decoding costs about 4 bytes a pixel.
+CLAIM_UPLOAD_MAX_PIXELS = env.int("CLAIM_UPLOAD_MAX_PIXELS", default=40_000_000)
+CLAIM_UPLOAD_MAX_PDF_PAGES = env.int("CLAIM_UPLOAD_MAX_PDF_PAGES", default=50)
+# ClamAV: uploads are scanned when either is set (a Unix socket path, or host and port).
+CLAMD_SOCKET = env.str("CLAMD_SOCKET", default="")
+CLAMD_HOST = env.str("CLAMD_HOST", default="")
+CLAMD_PORT = env.int("CLAMD_PORT", default=3310)
+CLAMD_TIMEOUT_SECONDS = env.float("CLAMD_TIMEOUT_SECONDS", default=30.0)
+
 # Client IP: REMOTE_ADDR, unless the direct peer is a trusted proxy, in which case the
 # address that proxy saw (the rightmost untrusted X-Forwarded-For entry).
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", cast=str.strip, default=[])
 
 HEALTHZ_TIMEOUT_SECONDS = env.float("HEALTHZ_TIMEOUT_SECONDS", default=2.0)
 

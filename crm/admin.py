@@ -102,6 +102,18 @@ class AuditedGroupAdmin(AuditedModelAdmin, GroupAdmin):
     pass
 
 
+class AuditedTOTPDeviceAdmin(AuditedModelAdmin, TOTPDeviceAdmin):
+    pass
+
+
+class AuditedPeriodicTaskAdmin(AuditedModelAdmin, PeriodicTaskAdmin):
+    pass
+
+
 admin_site.register(Group, AuditedGroupAdmin)
-admin_site.register(TOTPDevice, TOTPDeviceAdmin)
-admin_site.register(PeriodicTask, PeriodicTaskAdmin)
+admin_site.register(TOTPDevice, AuditedTOTPDeviceAdmin)
+admin_site.register(PeriodicTask, AuditedPeriodicTaskAdmin)
+
+
+# The notification engine registers its own admin (templates, messages, failed messages).
+import crm.notifications.admin  # noqa: E402, F401

@@ -23,7 +23,7 @@ class CampaignAdminSite(admin.AdminSite):
         user = request.user
         if not (user.is_active and user.is_staff):
             return False
-        return not settings.STAFF_OTP_REQUIRED or user.is_verified()  # type: ignore[union-attr]
+        return not settings.STAFF_OTP_REQUIRED or user.is_verified()  # type: ignore[attr-defined]
 
     def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         next_url = request.GET.get("next") or resolve_url("admin:index")

@@ -83,7 +83,9 @@ def audit_record(
         before=_to_json_value(before),
         after=_to_json_value(after),
         request_id=context.request_id.get(),
-        ip_address=context.client_ip.get(),
+        # Hashed as the database will hand it back (IPv6 compressed, lower case), or a
+        # client address spelled another way would fail verification.
+        ip_address=AuditEvent._meta.get_field("ip_address").to_python(context.client_ip.get()),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])

@@ -18,7 +18,7 @@ from crm import context
 
 logger = logging.getLogger("campaigns.request")
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
 class RequestIdMiddleware:
@@ -30,7 +30,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         tokens = (context.request_id.set(request_id), context.current_request.set(request))
         started = time.perf_counter()
@@ -95,7 +95,9 @@ def client_ip_from(remote_addr: str, forwarded_for: str, trusted: _TrustedNetwor
 
 class TrustedProxyMiddleware:
     """Sets REMOTE_ADDR to the real client address (see client_ip_from), so rate limits and
-    the audit trail see the client, and a forged X-Forwarded-For changes nothing."""
+    the audit trail see the client, and a forged X-Forwarded-For changes nothing. Forwarding
+    headers from a peer that is not a trusted proxy are dropped, so X-Forwarded-Proto (read
+    by SECURE_PROXY_SSL_HEADER) is only believed from our own proxies."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -103,6 +105,9 @@ class TrustedProxyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         remote_addr = request.META.get("REMOTE_ADDR", "")
+        if not self.trusted.contains(remote_addr):
+            for header in ("HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST"):
+                request.META.pop(header, None)
         request.META["REMOTE_ADDR"] = client_ip_from(
             remote_addr, request.META.get("HTTP_X_FORWARDED_FOR", ""), self.trusted
         )
@@ -150,7 +155,14 @@ class StaffSessionTimeoutMiddleware:
                 now - last_seen
             ).total_seconds() >= 60 or SESSION_LAST_SEEN_AT not in request.session:
                 request.session[SESSION_LAST_SEEN_AT] = now.isoformat()
-        return self.get_response(request)
+        response = self.get_response(request)
+        # Signing in happens in the view, after the check above: start both clocks now, or
+        # the time until the next request would count neither as idle nor towards the limit.
+        if is_staff_user(request.user) and SESSION_STARTED_AT not in request.session:
+            now_text = timezone.now().isoformat()
+            request.session[SESSION_STARTED_AT] = now_text
+            request.session[SESSION_LAST_SEEN_AT] = now_text
+        return response
 
 
 def _read_time(request: HttpRequest, key: str) -> datetime | None:

@@ -32,18 +32,28 @@ def _on_login_failed(*, credentials: dict[str, Any], **kwargs: Any) -> None:
     )
 
 
+_ROLE_CHANGE_VERBS = {"post_add": "added", "post_remove": "removed", "pre_clear": "cleared"}
+
+
 def _on_groups_changed(
     *, instance: Any, action: str, pk_set: set[int] | None, reverse: bool, **kwargs: Any
 ) -> None:
-    if action not in {"post_add", "post_remove", "post_clear"}:
+    verb = _ROLE_CHANGE_VERBS.get(action)
+    if verb is None:
         return
-    verb = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]
+    if action == "pre_clear":
+        # A clear does not say what it removes (pk_set is None): read it just before, inside
+        # the clear's own transaction.
+        related = instance.user_set if reverse else instance.groups
+        pk_set = set(related.values_list("pk", flat=True))
+    if not pk_set:  # adding what is already there, or clearing nothing, changes nothing
+        return
     if reverse:  # group.user_set changed: instance is the group, pk_set the users
-        users = list(get_user_model().objects.filter(pk__in=pk_set or []))
+        users = list(get_user_model().objects.filter(pk__in=pk_set))
         groups = [instance]
     else:
         users = [instance]
-        groups = list(Group.objects.filter(pk__in=pk_set or []))
+        groups = list(Group.objects.filter(pk__in=pk_set))
     for user in users:
         audit_record(
             action=f"auth.roles_{verb}",

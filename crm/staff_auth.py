@@ -7,6 +7,7 @@ few minutes. Every step is rate limited per client IP and per account.
 import base64
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
@@ -117,10 +118,11 @@ def staff_login(request: HttpRequest) -> HttpResponse:
             request.session[PENDING_BACKEND] = user.backend
             request.session[PENDING_SINCE] = timezone.now().isoformat()
             has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+            query = urlencode({"next": context["next"]})
             if has_device:
-                return redirect(f"{reverse('staff-login-verify')}?next={context['next']}")
+                return redirect(f"{reverse('staff-login-verify')}?{query}")
             if settings.STAFF_OTP_REQUIRED:
-                return redirect(f"{reverse('staff-login-enrol')}?next={context['next']}")
+                return redirect(f"{reverse('staff-login-enrol')}?{query}")
             return _finish(request, user, None)
     return render(request, "registration/login.html", context)
 
@@ -156,7 +158,8 @@ def staff_login_enrol(request: HttpRequest) -> HttpResponse:
     if user is None:
         return redirect("staff-login")
     if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
-        return redirect("staff-login-verify")
+        query = urlencode({"next": _next_url(request)})
+        return redirect(f"{reverse('staff-login-verify')}?{query}")
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)

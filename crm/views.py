@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from config.celery import app as celery_app
 
@@ -54,7 +54,7 @@ def _check_broker() -> None:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """Reports whether the database, the cache and the Celery broker answer (200 or 503)."""
     checks: dict[str, Any] = {}

@@ -1,5 +1,12 @@
 """Shared fixtures. The suite runs against the real PostgreSQL and Redis named by
-DATABASE_URL and REDIS_URL (defaults: the local servers on 127.0.0.1)."""
+DATABASE_URL and REDIS_URL (defaults: the local servers on 127.0.0.1).
+
+Browser tests use Playwright for Python driving Debian's chromium (Playwright cannot
+download its own browser here); one browser serves the whole session, and screenshots go
+to test-artifacts/ for a person to look at."""
+
+import os
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -11,3 +18,46 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# around it are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page):
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

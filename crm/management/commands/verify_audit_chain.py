@@ -12,6 +12,10 @@ class Command(BaseCommand):
         for chain_break in breaks:
             self.stderr.write(f"audit event {chain_break.event_id}: {chain_break.reason}")
         if breaks:
-            raise CommandError(f"The audit chain is broken at {len(breaks)} place(s).")
+            first = breaks[0]
+            raise CommandError(
+                f"The audit chain is broken at {len(breaks)} place(s), first at audit event "
+                f"{first.event_id}: {first.reason}."
+            )
         count = AuditEvent.objects.count()
         self.stdout.write(self.style.SUCCESS(f"The audit chain is intact ({count} events)."))

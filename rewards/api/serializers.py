@@ -1,0 +1,179 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from rewards.models import AwardLot, CustomerEvent, Journal, Offer, Participant
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    errors = serializers.DictField(required=False)
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=16)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("phone") and not attrs.get("email"):
+            raise serializers.ValidationError("Give the customer's phone or email.")
+        return attrs
+
+
+class ParticipantCreateSerializer(serializers.Serializer):
+    scheme = serializers.SlugField(help_text="The scheme's code.")
+    customer = CustomerInputSerializer()
+    reference_code = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    referred_by = serializers.IntegerField(required=False, allow_null=True)
+    time_zone = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    segments = serializers.ListField(
+        child=serializers.SlugField(max_length=50), required=False, max_length=50
+    )
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    scheme = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Participant
+        fields = [
+            "id",
+            "scheme",
+            "status",
+            "signed_up_at",
+            "reference_code",
+            "terminated_at",
+            "termination_reason",
+        ]
+
+
+class LotSerializer(serializers.ModelSerializer):
+    offer = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    remaining_minor = serializers.IntegerField()
+
+    class Meta:
+        model = AwardLot
+        fields = [
+            "id",
+            "offer",
+            "amount_minor",
+            "remaining_minor",
+            "awarded_at",
+            "available_from",
+            "expires_at",
+        ]
+
+
+class WalletSerializer(serializers.Serializer):
+    balance_minor = serializers.IntegerField()
+    pending_minor = serializers.IntegerField()
+    available_minor = serializers.IntegerField()
+    lots = LotSerializer(many=True)
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    amount_minor = serializers.IntegerField(help_text="Net change of the wallet.")
+    merchant = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    event = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Journal
+        fields = ["id", "kind", "posted_at", "amount_minor", "merchant", "event", "memo"]
+
+    def get_event(self, journal: Journal) -> dict[str, str] | None:
+        if journal.event is None:
+            return None
+        return {"source": journal.event.source, "external_id": journal.event.external_id}
+
+
+class LineSerializer(serializers.Serializer):
+    product = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1)
+    amount_minor = serializers.IntegerField(min_value=0)
+
+
+class EventCreateSerializer(serializers.Serializer):
+    source = serializers.CharField(max_length=64)
+    external_id = serializers.CharField(max_length=128)
+    type = serializers.ChoiceField(choices=CustomerEvent.Type.choices)
+    participant = serializers.IntegerField()
+    merchant = serializers.SlugField(
+        required=False, help_text="Defaults to the API key's merchant; must be it if given."
+    )
+    occurred_at = serializers.DateTimeField()
+    lines = LineSerializer(many=True, required=False, max_length=500)
+    total_minor = serializers.IntegerField(min_value=0, required=False, default=0)
+    payment_medium = serializers.CharField(required=False, allow_null=True, max_length=50)
+    area = serializers.CharField(required=False, allow_null=True, max_length=100)
+    achievement_code = serializers.CharField(required=False, allow_null=True, max_length=100)
+    original_external_id = serializers.CharField(
+        required=False, allow_null=True, max_length=128, help_text="For a refund."
+    )
+    process = serializers.ChoiceField(
+        choices=["immediate", "queued"],
+        required=False,
+        help_text="Default: the scheme's setting. A refund is always processed at once.",
+    )
+
+
+class AwardSerializer(serializers.Serializer):
+    offer = serializers.IntegerField()
+    offer_code = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    available_from = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    spend_method = serializers.CharField()
+
+
+class EventResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    awards = AwardSerializer(many=True)
+    instant_discount_minor = serializers.IntegerField(required=False)
+    clawback_minor = serializers.IntegerField(required=False)
+    clawback_demanded_minor = serializers.IntegerField(required=False)
+    balance_minor = serializers.IntegerField(required=False, allow_null=True)
+
+
+class SpendCreateSerializer(serializers.Serializer):
+    participant = serializers.IntegerField()
+    amount_minor = serializers.IntegerField(min_value=1)
+    merchant = serializers.SlugField(
+        required=False, help_text="Defaults to the API key's merchant; must be it if given."
+    )
+    idempotency_key = serializers.CharField(max_length=128)
+    products = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=500
+    )
+
+
+class SpendResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    participant = serializers.IntegerField()
+    amount_minor = serializers.IntegerField()
+    balance_minor = serializers.IntegerField()
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    scheme = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    offer_type = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "code",
+            "name",
+            "scheme",
+            "classification",
+            "offer_type",
+            "category",
+            "status",
+            "rules",
+            "latest_effective_at",
+        ]

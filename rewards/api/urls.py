@@ -1,0 +1,19 @@
+from django.urls import path
+
+from rewards.api import views
+
+app_name = "rewards-api"
+
+urlpatterns = [
+    path("participants/", views.ParticipantCreateView.as_view(), name="participant-create"),
+    path("participants/<int:pk>/", views.ParticipantDetailView.as_view(), name="participant"),
+    path("participants/<int:pk>/wallet/", views.WalletView.as_view(), name="wallet"),
+    path(
+        "participants/<int:pk>/transactions/",
+        views.TransactionsView.as_view(),
+        name="transactions",
+    ),
+    path("events/", views.EventCreateView.as_view(), name="event-create"),
+    path("spends/", views.SpendCreateView.as_view(), name="spend-create"),
+    path("offers/", views.OfferListView.as_view(), name="offers"),
+]

@@ -1,0 +1,121 @@
+"""Fixtures for the portal tests: a real clamd with a local EICAR signature, a private
+storage folder per test, and readers for the codes the portal sends."""
+
+import logging
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from django.core import mail
+
+# The browser fixtures live with the other browser tests; they are shared, not copied.
+
+CLAMD = shutil.which("clamd") or "/usr/sbin/clamd"
+
+
+@pytest.fixture(scope="session")
+def clamd_socket(tmp_path_factory):
+    """A real clamd (Debian's clamav-daemon) whose only signature is EICAR's.
+
+    No signature download: the database is one local .ndb line, so the daemon starts in a
+    second or two and needs no network.
+    """
+    if not Path(CLAMD).exists():
+        pytest.fail(f"{CLAMD} is missing: install Debian's clamav-daemon package.")
+    folder = tmp_path_factory.mktemp("clamd")
+    database = folder / "db"
+    database.mkdir()
+    eicar = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    (database / "eicar.ndb").write_text(f"Eicar-Test-Signature:0:*:{eicar.hex()}\n")
+    socket_path = folder / "clamd.sock"
+    config = folder / "clamd.conf"
+    config.write_text(
+        f"LocalSocket {socket_path}\n"
+        f"DatabaseDirectory {database}\n"
+        f"TemporaryDirectory {folder}\n"
+        f"LogFile {folder / 'clamd.log'}\n"
+        "Foreground yes\n"
+        "StreamMaxLength 50M\n"
+    )
+    process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own config file
+        [CLAMD, f"--config-file={config}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _clamd_answers(socket_path):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (folder / "clamd.log").read_text() if (folder / "clamd.log").exists() else ""
+                pytest.fail(f"clamd did not start:\n{log}")
+            time.sleep(0.2)
+        yield str(socket_path)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _clamd_answers(socket_path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(2)
+            connection.connect(str(socket_path))
+            connection.sendall(b"zPING\0")
+            return connection.recv(16).startswith(b"PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    """Pages link their CSS through the manifest storage, which only works after
+    collectstatic; the tests serve the files under their own names instead."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def private_storage(settings, tmp_path):
+    """The default (private) storage, in a folder of this test's own."""
+    location = tmp_path / "private"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
+@pytest.fixture
+def sent_codes(caplog):
+    """Reads the last sign-in code sent to a phone number (logged SMS) or email address."""
+    caplog.set_level(logging.INFO, logger="claims.sms")
+
+    def last_code_for(destination: str) -> str:
+        if "@" in destination:
+            bodies = [message.body for message in mail.outbox if destination in message.to]
+        else:
+            bodies = [
+                record.getMessage()
+                for record in caplog.records
+                if record.name == "claims.sms" and f"SMS to {destination}:" in record.getMessage()
+            ]
+        assert bodies, f"no code was sent to {destination}"
+        return re.findall(r"\b(\d{6})\b", bodies[-1])[0]
+
+    def count_for(destination: str) -> int:
+        if "@" in destination:
+            return sum(destination in message.to for message in mail.outbox)
+        return sum(
+            record.name == "claims.sms" and f"SMS to {destination}:" in record.getMessage()
+            for record in caplog.records
+        )
+
+    last_code_for.count = count_for  # type: ignore[attr-defined]
+    return last_code_for
