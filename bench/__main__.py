@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             results += run_one(name, args.scale)
-        except Exception:  # noqa: BLE001 - report it and go on with the other benchmarks
+        except Exception:  # report it and go on with the other benchmarks
             traceback.print_exc()
             results.append(Result(benchmark=name, figure="crashed (see above)", passed=False))
             failed = True

@@ -156,83 +156,149 @@ class Fixture:
         return self.last_participant_id - self.first_participant_id + 1
 
 
+def insert(table: str, values: dict[str, str], tail: str = "", params: object = None) -> list:
+    """``INSERT INTO table (...) SELECT <values> <tail> RETURNING id``: the value expressions
+    are SQL, and every other NOT NULL column without a default gets a neutral value (false,
+    0, '', now()), so a column another team adds does not break the fixtures."""
+    columns = _required_columns(table, values)
+    return sql(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns.values())} "
+        f"{tail} RETURNING id",
+        params,
+    )
+
+
 def make_scheme(*, code: str, event_processing: str = "immediate") -> tuple[int, int, int, str]:
     """A client, a loyalty scheme with its system accounts and one merchant in it.
     Returns (client id, scheme id, merchant id, merchant code)."""
     from rewards.models import Scheme
     from rewards.services.ledger import scheme_accounts_ensure
 
-    [(client_id,)] = sql(
-        "INSERT INTO crm_client (name, code, is_active, created_at) "
-        "VALUES (%s, %s, true, now()) RETURNING id",
-        [f"Bench client {code}", f"bench-{code}"],
+    [(client_id,)] = insert(
+        "crm_client",
+        {"name": "%(name)s", "code": "%(code)s", "is_active": "true", "created_at": "now()"},
+        params={"name": f"Bench client {code}", "code": f"bench-{code}"},
     )
-    [(scheme_id,)] = sql(
-        """
-        INSERT INTO rewards_scheme (client_id, name, code, kind, unit, currency, starts_at,
-            return_policy, event_processing, time_zone, requires_reference_code,
-            reference_code_pattern, created_at)
-        VALUES (%s, %s, %s, 'loyalty', 'points', '', now() - interval '400 days',
-                'within_balance', %s, 'Europe/Stockholm', false, '', now())
-        RETURNING id
-        """,
-        [client_id, f"Bench scheme {code}", code, event_processing],
+    [(scheme_id,)] = insert(
+        "rewards_scheme",
+        {
+            "client_id": "%(client)s",
+            "name": "%(name)s",
+            "code": "%(code)s",
+            "kind": "'loyalty'",
+            "unit": "'points'",
+            "currency": "''",
+            "starts_at": "now() - interval '400 days'",
+            "return_policy": "'within_balance'",
+            "event_processing": "%(processing)s",
+            "time_zone": "'Europe/Stockholm'",
+            "created_at": "now()",
+        },
+        params={
+            "client": client_id,
+            "name": f"Bench scheme {code}",
+            "code": code,
+            "processing": event_processing,
+        },
     )
     merchant_code = f"shop-{code}"
-    [(merchant_id,)] = sql(
-        "INSERT INTO rewards_merchant (name, code, area, is_active, created_at) "
-        "VALUES (%s, %s, 'north', true, now()) RETURNING id",
-        [f"Shop {code}", merchant_code],
+    [(merchant_id,)] = insert(
+        "rewards_merchant",
+        {
+            "name": "%(name)s",
+            "code": "%(code)s",
+            "area": "'north'",
+            "is_active": "true",
+            "created_at": "now()",
+        },
+        params={"name": f"Shop {code}", "code": merchant_code},
     )
-    sql(
-        "INSERT INTO rewards_schememerchant (scheme_id, merchant_id, joined_at) "
-        "VALUES (%s, %s, now())",
-        [scheme_id, merchant_id],
+    insert(
+        "rewards_schememerchant",
+        {"scheme_id": "%(scheme)s", "merchant_id": "%(merchant)s", "joined_at": "now()"},
+        params={"scheme": scheme_id, "merchant": merchant_id},
     )
     scheme_accounts_ensure(scheme=Scheme(pk=scheme_id))
     return client_id, scheme_id, merchant_id, merchant_code
 
 
-def make_participants(*, scheme_id: int, count: int, gold_every: int = 5) -> tuple[int, int, int, int]:
+def make_participants(
+    *, scheme_id: int, count: int, gold_every: int = 5
+) -> tuple[int, int, int, int]:
     """``count`` customers, participants and empty wallets, set-based. Every ``gold_every``th
     participant is in the "gold" segment. Returns (first participant id, last participant id,
     first account id, last account id); ids are consecutive."""
     [(base,)] = sql("SELECT COALESCE(max(id), 0) FROM crm_customer")
-    sql(
-        """
-        INSERT INTO crm_customer (first_name, last_name, phone, email, preferred_language,
-            accepts_marketing_sms, accepts_marketing_email, created_at)
-        SELECT 'Bench', 'Customer ' || n, '+4670' || lpad(n::text, 9, '0'), '', 'en',
-               false, false, now()
-          FROM generate_series(%s::bigint + 1, %s::bigint + %s) AS n
-        """,
-        [base, base, count],
+    insert(
+        "crm_customer",
+        {
+            "first_name": "'Bench'",
+            "last_name": "'Customer ' || n",
+            "phone": "'+4670' || lpad(n::text, 9, '0')",
+            "email": "''",
+            "preferred_language": "'en'",
+            "created_at": "now()",
+        },
+        "FROM generate_series(%(base)s::bigint + 1, %(base)s::bigint + %(count)s) AS n",
+        {"base": base, "count": count},
     )
-    rows = sql(
-        """
-        INSERT INTO rewards_participant (scheme_id, customer_id, status, signed_up_at,
-            reference_code, time_zone, segments, purchase_count, termination_reason)
-        SELECT %s, c.id, 'effective', now() - interval '300 days', '', '',
-               CASE WHEN c.id %% %s = 0 THEN '["gold"]'::jsonb ELSE '[]'::jsonb END, 0, ''
-          FROM crm_customer c WHERE c.id > %s ORDER BY c.id
-        RETURNING id
-        """,
-        [scheme_id, gold_every, base],
+    rows = insert(
+        "rewards_participant",
+        {
+            "scheme_id": "%(scheme)s",
+            "customer_id": "c.id",
+            "status": "'effective'",
+            "signed_up_at": "now() - interval '300 days'",
+            "segments": "CASE WHEN c.id %% %(gold)s = 0 THEN '[\"gold\"]'::jsonb "
+            "ELSE '[]'::jsonb END",
+        },
+        "FROM crm_customer c WHERE c.id > %(base)s ORDER BY c.id",
+        {"scheme": scheme_id, "gold": gold_every, "base": base},
     )
     participant_ids = sorted(row[0] for row in rows)
-    account_rows = sql(
-        """
-        INSERT INTO rewards_account (scheme_id, kind, participant_id, balance_minor,
-            allows_negative_balance, created_at)
-        SELECT %s, 'wallet', p, 0, false, now() FROM unnest(%s::bigint[]) AS p ORDER BY p
-        RETURNING id
-        """,
-        [scheme_id, participant_ids],
+    account_rows = insert(
+        "rewards_account",
+        {
+            "scheme_id": "%(scheme)s",
+            "kind": "'wallet'",
+            "participant_id": "p",
+            "balance_minor": "0",
+            "created_at": "now()",
+        },
+        "FROM unnest(%(participants)s::bigint[]) AS p ORDER BY p",
+        {"scheme": scheme_id, "participants": participant_ids},
     )
     account_ids = sorted(row[0] for row in account_rows)
     assert participant_ids[-1] - participant_ids[0] + 1 == count
     assert account_ids[-1] - account_ids[0] + 1 == count
     return participant_ids[0], participant_ids[-1], account_ids[0], account_ids[-1]
+
+
+def _required_columns(table: str, known: dict[str, str]) -> dict[str, str]:
+    """``known`` column expressions plus a neutral value for every other NOT NULL column
+    without a default: crm's customer table is another team's and grows columns."""
+    neutral = {
+        "character varying": "''",
+        "text": "''",
+        "boolean": "false",
+        "integer": "0",
+        "bigint": "0",
+        "smallint": "0",
+        "timestamp with time zone": "now()",
+        "jsonb": "'{}'::jsonb",
+    }
+    columns = dict(known)
+    for name, data_type in sql(
+        """
+        SELECT column_name, data_type FROM information_schema.columns
+         WHERE table_name = %s AND is_nullable = 'NO' AND column_default IS NULL
+           AND is_identity = 'NO'
+        """,
+        [table],
+    ):
+        if name not in columns:
+            columns[name] = neutral[data_type]
+    return columns
 
 
 COFFEE = "COFFEE-1KG"
@@ -288,10 +354,13 @@ BENCH_OFFERS: tuple[tuple[str, str, dict, int | None], ...] = (
         "purchase_amount",
         {
             "conditions": {"min_spend_minor": 25_000},
-            "award": {"type": "tiers", "tiers": [
-                {"min_spend_minor": 25_000, "amount_minor": 300},
-                {"min_spend_minor": 40_000, "amount_minor": 800},
-            ]},
+            "award": {
+                "type": "tiers",
+                "tiers": [
+                    {"min_spend_minor": 25_000, "amount_minor": 300},
+                    {"min_spend_minor": 40_000, "amount_minor": 800},
+                ],
+            },
             "award_validity": {"expires_after_days": 180},
         },
         10**15,
@@ -306,14 +375,27 @@ def make_offers(*, scheme_id: int) -> tuple[int, ...]:
     ids = []
     for code, classification, rules, budget in BENCH_OFFERS:
         parse_offer_rules(0, classification, rules)
-        [(offer_id,)] = sql(
-            """
-            INSERT INTO rewards_offer (scheme_id, name, code, classification, status, rules,
-                budget_total_minor, budget_used_minor, latest_effective_at, created_at)
-            VALUES (%s, %s, %s, %s, 'effective', %s::jsonb, %s, 0, now(), now())
-            RETURNING id
-            """,
-            [scheme_id, code, code, classification, json.dumps(rules), budget],
+        [(offer_id,)] = insert(
+            "rewards_offer",
+            {
+                "scheme_id": "%(scheme)s",
+                "name": "%(code)s",
+                "code": "%(code)s",
+                "classification": "%(classification)s",
+                "status": "'effective'",
+                "rules": "%(rules)s::jsonb",
+                "budget_total_minor": "%(budget)s",
+                "budget_used_minor": "0",
+                "latest_effective_at": "now()",
+                "created_at": "now()",
+            },
+            params={
+                "scheme": scheme_id,
+                "code": code,
+                "classification": classification,
+                "rules": json.dumps(rules),
+                "budget": budget,
+            },
         )
         ids.append(offer_id)
     return tuple(ids)
@@ -369,12 +451,10 @@ def copy_baseline(tables: dict[str, str], *, source_filter: dict[str, str]) -> t
                 for column in connection.introspection.get_table_description(cursor, table)
             ]
             column_list = ", ".join(columns)
-            chunks: list[bytes] = []
             with raw.copy(
                 f"COPY (SELECT {column_list} FROM {table} WHERE {source_filter[table]}) TO STDOUT"
             ) as copy:
-                for chunk in copy:
-                    chunks.append(bytes(chunk))
+                chunks = [bytes(chunk) for chunk in copy]
             data[copy_table] = (columns, b"".join(chunks))
     checkpoint()
     rows = sum(payload.count(b"\n") for _columns, payload in data.values())

@@ -16,4 +16,4 @@ os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBa
 os.environ.setdefault("SMS_BACKEND", "logged")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403

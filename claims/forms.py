@@ -1,4 +1,5 @@
 import re
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -71,3 +72,117 @@ class CodeForm(forms.Form):
         if not re.fullmatch(r"\d{6}", code):
             raise ValidationError(_("The code is six digits, for example 123456."), code="format")
         return code
+
+
+class EnterCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Your code"),
+        max_length=40,
+        error_messages={"required": _("Enter the code from your card or pack.")},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+
+_POSTAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{1,9}$")
+_NATIONAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 +\-]{4,30}$")
+
+
+def _plain(text: str) -> str:
+    """One line of text as a person meant it: trimmed, inner runs of spaces made single."""
+    return " ".join(text.split())
+
+
+class ClaimDetailsForm(forms.Form):
+    """The claim form; which fields it has depends on the campaign's ClaimRequirements."""
+
+    full_name = forms.CharField(
+        label=_("Full name"),
+        max_length=200,
+        error_messages={"required": _("Enter your full name.")},
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    address_line1 = forms.CharField(
+        label=_("Street address"),
+        max_length=200,
+        error_messages={"required": _("Enter the street address we should send the prize to.")},
+        widget=forms.TextInput(attrs={"autocomplete": "address-line1"}),
+    )
+    address_line2 = forms.CharField(
+        label=_("Flat, c/o or other (optional)"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "address-line2"}),
+    )
+    postal_code = forms.CharField(
+        label=_("Postal code"),
+        max_length=20,
+        error_messages={"required": _("Enter your postal code.")},
+        widget=forms.TextInput(attrs={"autocomplete": "postal-code", "inputmode": "numeric"}),
+    )
+    city = forms.CharField(
+        label=_("City"),
+        max_length=100,
+        error_messages={"required": _("Enter your city or town.")},
+        widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
+    )
+    national_id = forms.CharField(
+        label=_("National ID number"),
+        max_length=32,
+        help_text=_("For example 19900101-1234. We need it to check that the prize is yours."),
+        error_messages={"required": _("Enter your national ID number.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    reference = forms.CharField(
+        label=_("Reference"),
+        max_length=100,
+        error_messages={"required": _("Enter the reference.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    ADDRESS_FIELDS = ("address_line1", "address_line2", "postal_code", "city")
+
+    def __init__(self, *args: Any, requirements: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not requirements.delivery_address_required:
+            for name in self.ADDRESS_FIELDS:
+                del self.fields[name]
+        if not requirements.national_id_required:
+            del self.fields["national_id"]
+        if not requirements.reference_required:
+            del self.fields["reference"]
+        elif requirements.reference_label:
+            self.fields["reference"].label = requirements.reference_label
+            self.fields["reference"].error_messages["required"] = _("Enter the %(label)s.") % {
+                "label": requirements.reference_label.lower()
+            }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name, value in list(cleaned.items()):
+            if isinstance(value, str):
+                cleaned[name] = _plain(value)
+        postal_code = cleaned.get("postal_code")
+        if postal_code and not _POSTAL_CODE.match(postal_code):
+            self.add_error(
+                "postal_code", _("That postal code does not look right. For example: 123 45.")
+            )
+        national_id = cleaned.get("national_id")
+        if national_id and not _NATIONAL_ID.match(national_id):
+            self.add_error(
+                "national_id",
+                _("That number does not look right. Use digits, for example 19900101-1234."),
+            )
+        return cleaned
+
+
+class DocumentUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Choose a file"),
+        allow_empty_file=True,  # claims.documents explains an empty file better
+        error_messages={"required": _("Choose a photo or a scan to upload.")},
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/jpeg,image/png,image/heic,image/heif,application/pdf"}
+        ),
+    )

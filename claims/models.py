@@ -199,7 +199,7 @@ class ClaimRequirements(models.Model):
 
     @property
     def required_document_kinds(self) -> list[str]:
-        kinds = []
+        kinds: list[str] = []
         if self.invoice_required:
             kinds.append(ClaimDocument.Kind.INVOICE)
         if self.id_proof_required:
@@ -241,8 +241,9 @@ class ProposedOutcome(models.TextChoices):
 class Claim(models.Model):
     """A winner's claim of the prize a code won.
 
-    ``code`` is one-to-one: the database, not a check before the insert, guarantees that one
-    code yields at most one claim, however many submissions race. The status changes only
+    ``code`` and ``draw_result`` are one-to-one: the database, not a check before the insert,
+    guarantees that one code (or draw win) yields at most one claim, however many submissions
+    race. The status changes only
     through the services in claims.services, one per transition.
     """
 
@@ -250,8 +251,23 @@ class Claim(models.Model):
     customer = models.ForeignKey(
         "crm.Customer", on_delete=models.PROTECT, related_name="claims", verbose_name=_("customer")
     )
+    # What won the prize: an instant-win code, or a lucky-draw result (whose entry may have
+    # been a code, or a purchase). One-to-one, so each yields at most one claim.
     code = models.OneToOneField(
-        "rewards.Code", on_delete=models.PROTECT, related_name="claim", verbose_name=_("code")
+        "rewards.Code",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="claim",
+        verbose_name=_("code"),
+    )
+    draw_result = models.OneToOneField(
+        "rewards.DrawResult",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="claim",
+        verbose_name=_("draw result"),
     )
     scheme = models.ForeignKey(
         "rewards.Scheme", on_delete=models.PROTECT, related_name="claims", verbose_name=_("scheme")
@@ -312,8 +328,13 @@ class Claim(models.Model):
                 name="claim_outcome_only_when_proposed",
             ),
             models.CheckConstraint(
-                condition=models.Q(status="draft") | models.Q(submitted_at__isnull=False),
+                condition=models.Q(status__in=["draft", "forfeited"])
+                | models.Q(submitted_at__isnull=False),
                 name="claim_submitted_has_time",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(code__isnull=False) | models.Q(draw_result__isnull=False),
+                name="claim_has_a_winning_code_or_draw_result",
             ),
         ]
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "anymail",
     "crm",
@@ -128,7 +129,11 @@ CELERY_TASK_ROUTES = {
     "rewards.tasks.*": {"queue": "runs"},
 }
 # A task is redelivered when its worker dies; the visibility timeout must outlast the longest task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 60}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int(
+        "CELERY_BROKER_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60
+    )
+}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -237,6 +242,11 @@ CLAIM_OTP_VERIFY_RATE_PER_IP = env.str("CLAIM_OTP_VERIFY_RATE_PER_IP", default="
 # A phone number typed with a leading 0 is read as a number in this country.
 CLAIM_DEFAULT_COUNTRY_CALLING_CODE = env.str("CLAIM_DEFAULT_COUNTRY_CALLING_CODE", default="46")
 CLAIM_UPLOAD_MAX_BYTES = env.int("CLAIM_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# Code entry and uploads in the portal, per customer and per client IP (django-ratelimit).
+CLAIM_CODE_ENTER_RATE_PER_CUSTOMER = env.str("CLAIM_CODE_ENTER_RATE_PER_CUSTOMER", default="20/h")
+CLAIM_CODE_ENTER_RATE_PER_IP = env.str("CLAIM_CODE_ENTER_RATE_PER_IP", default="100/h")
+CLAIM_UPLOAD_RATE_PER_CUSTOMER = env.str("CLAIM_UPLOAD_RATE_PER_CUSTOMER", default="60/h")
+CLAIM_UPLOAD_RATE_PER_IP = env.str("CLAIM_UPLOAD_RATE_PER_IP", default="300/h")
 # Well below Pillow's own 89.5 million pixel guard: decoding costs about 4 bytes a pixel.
 CLAIM_UPLOAD_MAX_PIXELS = env.int("CLAIM_UPLOAD_MAX_PIXELS", default=40_000_000)
 CLAIM_UPLOAD_MAX_PDF_PAGES = env.int("CLAIM_UPLOAD_MAX_PDF_PAGES", default=50)
@@ -245,6 +255,12 @@ CLAMD_SOCKET = env.str("CLAMD_SOCKET", default="")
 CLAMD_HOST = env.str("CLAMD_HOST", default="")
 CLAMD_PORT = env.int("CLAMD_PORT", default=3310)
 CLAMD_TIMEOUT_SECONDS = env.float("CLAMD_TIMEOUT_SECONDS", default=30.0)
+
+# Customer import (crm/imports): files above the inline limit run as a Celery task.
+CRM_IMPORT_INLINE_MAX_BYTES = env.int("CRM_IMPORT_INLINE_MAX_BYTES", default=256 * 1024)
+CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# Phone numbers typed with a leading 0 are read as numbers in this country (without the +).
+CRM_DEFAULT_COUNTRY_CALLING_CODE = env.str("CRM_DEFAULT_COUNTRY_CALLING_CODE", default="46")
 
 # Client IP: REMOTE_ADDR, unless the direct peer is a trusted proxy, in which case the
 # address that proxy saw (the rightmost untrusted X-Forwarded-For entry).
@@ -263,6 +279,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Reward campaigns API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI is served from our own static files (no CDN at run time).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Content Security Policy through Django's own middleware: no inline script anywhere.

@@ -10,7 +10,7 @@ from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.admin_site import AuditedModelAdmin, admin_site
-from crm.models import AuditEvent, ChannelPartner, Client, Customer, StaffProfile
+from crm.models import AuditEvent, ChannelPartner, Client, StaffProfile
 
 
 class ChannelPartnerInline(admin.TabularInline):
@@ -33,14 +33,6 @@ class ChannelPartnerAdmin(AuditedModelAdmin):
     list_filter = ["kind", "client"]
     search_fields = ["name", "code"]
     list_select_related = ["client"]
-
-
-@admin.register(Customer, site=admin_site)
-class CustomerAdmin(AuditedModelAdmin):
-    list_display = ["__str__", "phone", "email", "preferred_language", "created_at"]
-    list_filter = ["preferred_language", "accepts_marketing_sms", "accepts_marketing_email"]
-    search_fields = ["phone", "email", "first_name", "last_name"]
-    readonly_fields = ["created_at", "consent_updated_at"]
 
 
 @admin.register(StaffProfile, site=admin_site)
@@ -116,4 +108,6 @@ admin_site.register(PeriodicTask, AuditedPeriodicTaskAdmin)
 
 
 # The notification engine registers its own admin (templates, messages, failed messages).
+# The helpdesk's customer 360, notes, merges, imports and export (crm/helpdesk_admin.py).
+import crm.helpdesk_admin  # noqa: E402
 import crm.notifications.admin  # noqa: E402, F401

@@ -428,7 +428,10 @@ class HelpdeskNote(models.Model):
         ESCALATION = "escalation", _("Escalation")
 
     customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="helpdesk_notes", verbose_name=_("customer")
+        Customer,
+        on_delete=models.PROTECT,
+        related_name="helpdesk_notes",
+        verbose_name=_("customer"),
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -444,7 +447,9 @@ class HelpdeskNote(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("helpdesk note")
         verbose_name_plural = _("helpdesk notes")
-        indexes = [models.Index(fields=["customer", "-created_at"], name="helpdesk_note_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="helpdesk_note_customer_idx")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(category__in=["query", "complaint", "escalation"]),
@@ -604,7 +609,14 @@ class CustomerImport(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(
-                    status__in=["uploaded", "checking", "checked", "importing", "imported", "refused"]
+                    status__in=[
+                        "uploaded",
+                        "checking",
+                        "checked",
+                        "importing",
+                        "imported",
+                        "refused",
+                    ]
                 ),
                 name="customer_import_status_valid",
             ),

@@ -18,10 +18,7 @@ class PhoneFormatError(ValueError):
 
 
 def default_country_calling_code() -> str:
-    return str(
-        getattr(settings, "CRM_DEFAULT_COUNTRY_CALLING_CODE", "")
-        or getattr(settings, "CLAIM_DEFAULT_COUNTRY_CALLING_CODE", "46")
-    )
+    return str(settings.CRM_DEFAULT_COUNTRY_CALLING_CODE)
 
 
 def phone_normalise(text: str, *, country_calling_code: str | None = None) -> str:

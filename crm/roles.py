@@ -26,6 +26,14 @@ class Role(TextChoices):
 ADMIN_ROLES = frozenset({Role.HELPDESK, Role.OPERATOR})
 
 _VIEW_CAMPAIGNS = ["rewards.view_scheme", "rewards.view_prize", "crm.view_client"]
+# Claims (docs/CLAIMS.md): reading a claim, its timeline, documents and shipments.
+_VIEW_CLAIMS = [
+    "claims.view_claim",
+    "claims.view_claimtransition",
+    "claims.view_claimdocument",
+    "claims.view_shipment",
+    "claims.view_claimrequirements",
+]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.HELPDESK: [
@@ -38,6 +46,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "crm.view_outboundmessage",
         "crm.view_failedmessage",
         "crm.retry_outboundmessage",
+        # The customer 360: notes are added, never changed or deleted; merges are seen.
+        "crm.view_helpdesknote",
+        "crm.add_helpdesknote",
+        "crm.view_customermerge",
         # Rewards: everything about a participant's wallet, read only (never change balances).
         "rewards.view_participant",
         "rewards.view_account",
@@ -47,12 +59,35 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "rewards.view_customerevent",
         "rewards.view_offer",
         "rewards.view_merchant",
+        # Claims: read everything, and move the stages after verification (release,
+        # dispatch, deliver); never approve or reject.
+        *_VIEW_CLAIMS,
+        "claims.fulfil_claim",
     ],
-    Role.VERIFIER: [*_VIEW_CAMPAIGNS, "crm.view_customer"],
-    Role.CHECKER: [*_VIEW_CAMPAIGNS, "crm.view_customer", "crm.view_auditevent"],
-    Role.CLIENT_MANAGER: [*_VIEW_CAMPAIGNS, "crm.view_channelpartner"],
-    Role.CHANNEL_PARTNER: [*_VIEW_CAMPAIGNS],
+    Role.VERIFIER: [*_VIEW_CAMPAIGNS, "crm.view_customer", *_VIEW_CLAIMS, "claims.review_claim"],
+    Role.CHECKER: [
+        *_VIEW_CAMPAIGNS,
+        "crm.view_customer",
+        "crm.view_auditevent",
+        *_VIEW_CLAIMS,
+        "claims.check_claim",
+    ],
+    Role.CLIENT_MANAGER: [
+        *_VIEW_CAMPAIGNS,
+        "crm.view_channelpartner",
+        # Dashboards (docs/DASHBOARDS.md): their client's schemes only (dashboards.scoping).
+        "dashboards.view_dashboard",
+        "dashboards.view_loyalty_board",
+    ],
+    # A partner sees only its own rows; the loyalty board has no partner dimension.
+    Role.CHANNEL_PARTNER: [*_VIEW_CAMPAIGNS, "dashboards.view_dashboard"],
     Role.OPERATOR: [
+        # Runs (evaluation, expiration, settlement) and the settlement statements.
+        "rewards.view_run",
+        "rewards.add_run",
+        "rewards.change_run",
+        "rewards.view_settlementperiod",
+        "rewards.view_settlementline",
         "crm.view_client",
         "crm.add_client",
         "crm.change_client",
@@ -70,6 +105,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "crm.change_messagetemplate",
         "crm.view_outboundmessage",
         "crm.view_failedmessage",
+        "crm.view_helpdesknote",
+        "crm.add_helpdesknote",
+        "crm.export_customer",
+        "crm.view_customerimport",
+        "crm.add_customerimport",
+        "crm.view_customermerge",
+        "crm.add_customermerge",
+        "crm.approve_customermerge",
         "rewards.view_scheme",
         "rewards.add_scheme",
         "rewards.change_scheme",
@@ -118,6 +161,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "rewards.view_customerevent",
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
+        # Claims: configure what each campaign asks of its winners; read the claims.
+        "claims.view_claimrequirements",
+        "claims.add_claimrequirements",
+        "claims.change_claimrequirements",
+        "claims.view_claim",
+        "claims.view_claimtransition",
+        "claims.view_shipment",
+        # Dashboards: the operator board over every client.
+        "dashboards.view_dashboard",
+        "dashboards.view_loyalty_board",
     ],
 }
 

@@ -328,7 +328,16 @@ class ParticipantAdmin(AuditedModelAdmin):
         ),
         (
             _("Profile"),
-            {"fields": ["time_zone", "birth_date", "name_day_month", "name_day_day", "segments"]},
+            {
+                "fields": [
+                    "time_zone",
+                    "birth_date",
+                    "name_day_month",
+                    "name_day_day",
+                    "segments",
+                    "allows_automatic_spend",
+                ]
+            },
         ),
         (
             _("Sign-up and termination"),
@@ -608,3 +617,7 @@ class OfferActivationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("rewards.approve_offer_activation")
+
+
+import rewards.admin_runs  # noqa: E402, F401  (runs, settlement, offer simulation)
+from rewards import admin_codes  # noqa: E402, F401  (codes and draws, registered on import)

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class VerificationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "verification"
+
+    def ready(self) -> None:
+        from claims.services.transitions import Transition, transition_rule_add
+        from verification import rules
+
+        for transition in rules.DECISIONS:
+            transition_rule_add(transition, rules.checker_is_not_maker)
+        transition_rule_add(Transition.RELEASE, rules.release_needs_a_checked_approval)
+        transition_rule_add(Transition.SUBMIT, rules.record_submission_origin)
+        transition_rule_add(Transition.RESUBMIT, rules.record_submission_origin)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from claims.models import CustomerAccount, CustomerOTPDevice
 from claims.sending import send_customer_code
+from claims.services.customers import customer_language_set
 from crm.audit import audit_record, model_snapshot
 from crm.models import Customer
 
@@ -74,12 +75,17 @@ class VerifyResult:
     customer_created: bool = False
 
 
-def sign_in_code_verify(*, device_id: int, code: str, language: str) -> VerifyResult:
+def sign_in_code_verify(
+    *, device_id: int, code: str, language: str, language_is_chosen: bool = False
+) -> VerifyResult:
     """Checks a code and, if right, returns the customer account to sign in.
 
     On the first right code for a phone number or email address no customer holds, the
     customer is created (with ``language`` as their preferred language) together with a
     portal account; an existing customer gets a portal account on their first sign-in.
+    An existing customer keeps their preferred language (the portal switches to it), unless
+    ``language_is_chosen``: the visitor picked ``language`` with the language switcher, and
+    that choice is remembered instead.
     The device row is locked for the whole check, so concurrent guesses are counted one
     by one and a code can be used only once.
     """
@@ -111,17 +117,8 @@ def sign_in_code_verify(*, device_id: int, code: str, language: str) -> VerifyRe
         device.save(update_fields=["user"])
         account.last_signed_in_at = timezone.now()
         account.save(update_fields=["last_signed_in_at"])
-        if customer.preferred_language != language:
-            before = {"preferred_language": customer.preferred_language}
-            customer.preferred_language = language
-            customer.save(update_fields=["preferred_language"])
-            audit_record(
-                action="crm.customer_language_changed",
-                actor=account.user,
-                target=customer,
-                before=before,
-                after={"preferred_language": language},
-            )
+        if language_is_chosen and not customer_created:
+            customer_language_set(customer=customer, language=language, actor=account.user)
         audit_record(action="portal.signed_in", actor=account.user, target=customer)
         return VerifyResult(
             VerifyOutcome.SIGNED_IN, device, account=account, customer_created=customer_created

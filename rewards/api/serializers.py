@@ -129,11 +129,19 @@ class AwardSerializer(serializers.Serializer):
     spend_method = serializers.CharField()
 
 
+class AutomaticSpendSerializer(serializers.Serializer):
+    journal = serializers.IntegerField()
+    amount_minor = serializers.IntegerField()
+
+
 class EventResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     awards = AwardSerializer(many=True)
     instant_discount_minor = serializers.IntegerField(required=False)
+    automatic_spend = AutomaticSpendSerializer(
+        required=False, help_text="What the purchase paid from the wallet, when allowed."
+    )
     clawback_minor = serializers.IntegerField(required=False)
     clawback_demanded_minor = serializers.IntegerField(required=False)
     balance_minor = serializers.IntegerField(required=False, allow_null=True)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from rewards.api import views
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("events/", views.EventCreateView.as_view(), name="event-create"),
     path("spends/", views.SpendCreateView.as_view(), name="spend-create"),
     path("offers/", views.OfferListView.as_view(), name="offers"),
+    # Last: any other URL under the API answers a JSON 404, never the HTML page.
+    re_path(r"^.*$", views.api_not_found, name="not-found"),
 ]

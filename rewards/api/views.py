@@ -1,16 +1,19 @@
 """The integrators' API views: authenticate by API key, validate the input, call one
 service or selector, answer. Every error is JSON ``{"code", "message"}``."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView, exception_handler, set_rollback
 
 from rewards.api.authentication import ApiKeyAuthentication, IsIntegrator
 from rewards.api.serializers import (
@@ -38,6 +41,8 @@ from rewards.services.events import EventInput, LineInput, event_submit
 from rewards.services.participants import customer_find_or_create, participant_join
 from rewards.services.spends import spend_create
 
+logger = logging.getLogger(__name__)
+
 ERROR_STATUS = {
     errors.InvalidRequest: status.HTTP_400_BAD_REQUEST,
     errors.InsufficientFunds: status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -52,6 +57,7 @@ ERROR_STATUS = {
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error as JSON ``{"code", "message"}``, an unexpected one too (logged, 500)."""
     if isinstance(exc, errors.RewardsError):
         code = ERROR_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST)
         return Response({"code": exc.code, "message": exc.message}, status=code)
@@ -59,7 +65,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound("Not found.")
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        logger.error("Unexpected error in the API", exc_info=exc)
+        set_rollback()
+        return Response(
+            {"code": "server_error", "message": "Something went wrong on our side; try again."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
             "code": "invalid",
@@ -69,6 +80,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, exceptions.APIException):
         response.data = {"code": exc.default_code, "message": str(exc.detail)}
     return response
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """Unknown API URLs answer JSON like every other API error."""
+    return JsonResponse(
+        {"code": "not_found", "message": "There is no such API URL."},
+        status=status.HTTP_404_NOT_FOUND,
+    )
 
 
 ERRORS = {

@@ -12,6 +12,7 @@ from rewards.models.catalog import (
     api_key_hash,
 )
 from rewards.models.codes import Code, CodeBatch
+from rewards.models.draws import Draw, DrawEntry, DrawResult
 from rewards.models.events import CustomerEvent
 from rewards.models.ledger import SYSTEM_ACCOUNT_KINDS, Account, AwardLot, Entry, Journal
 from rewards.models.offers import (
@@ -24,6 +25,7 @@ from rewards.models.offers import (
 )
 from rewards.models.participants import Participant
 from rewards.models.runs import Run
+from rewards.models.settlement import SettlementLine, SettlementPeriod
 
 __all__ = [
     "SYSTEM_ACCOUNT_KINDS",
@@ -34,6 +36,9 @@ __all__ = [
     "Code",
     "CodeBatch",
     "CustomerEvent",
+    "Draw",
+    "DrawEntry",
+    "DrawResult",
     "Entry",
     "Journal",
     "Merchant",
@@ -46,9 +51,11 @@ __all__ = [
     "Participant",
     "Prize",
     "Product",
-    "Run",
     "ProductCategory",
+    "Run",
     "Scheme",
     "SchemeMerchant",
+    "SettlementLine",
+    "SettlementPeriod",
     "api_key_hash",
 ]

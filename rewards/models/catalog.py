@@ -201,12 +201,40 @@ class SchemeMerchant(models.Model):
         Merchant, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("merchant")
     )
     joined_at = models.DateTimeField(_("joined at"), auto_now_add=True)
+    # Contribution rules for settlement (rewards.services.settlement), in basis points:
+    # 10000 = the whole amount.
+    award_contribution_basis_points = models.PositiveIntegerField(
+        _("award contribution (basis points)"),
+        default=0,
+        help_text=_(
+            "The share of the points its events issue that the merchant pays; 10000 = all."
+        ),
+    )
+    spend_reimbursement_basis_points = models.PositiveIntegerField(
+        _("spend reimbursement (basis points)"),
+        default=0,
+        help_text=_("The share of the points spent at the merchant it is paid back; 10000 = all."),
+    )
+    allows_automatic_spend = models.BooleanField(
+        _("allows automatic spend at purchase"),
+        default=False,
+        help_text=_(
+            "A purchase here pays what it can from the wallet, for participants who allow it."
+        ),
+    )
 
     class Meta:
         verbose_name = _("scheme merchant")
         verbose_name_plural = _("scheme merchants")
         constraints = [
             models.UniqueConstraint(fields=["merchant", "scheme"], name="scheme_merchant_unique"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    award_contribution_basis_points__lte=10_000,
+                    spend_reimbursement_basis_points__lte=10_000,
+                ),
+                name="scheme_merchant_rates_at_most_whole",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -57,6 +57,11 @@ class Participant(models.Model):
     name_day_month = models.PositiveSmallIntegerField(_("name day month"), null=True, blank=True)
     name_day_day = models.PositiveSmallIntegerField(_("name day"), null=True, blank=True)
     segments = models.JSONField(_("segments"), default=list, blank=True)
+    allows_automatic_spend = models.BooleanField(
+        _("allows automatic spend at purchase"),
+        default=False,
+        help_text=_("Purchases at merchants that allow it pay what they can from the wallet."),
+    )
     purchase_count = models.PositiveIntegerField(
         _("purchases"), default=0, help_text=_("Purchase events processed so far.")
     )

@@ -38,9 +38,11 @@ from rewards.services.ledger import (
     consumption_plan,
     ledger_post,
     lots_open,
+    lots_spendable,
     wallet_lock,
 )
 from rewards.services.offers import offer_budgets_take
+from rewards.services.spends import automatic_spend_allowed, spend_at_purchase
 
 SYSTEM_SOURCE = "system"
 
@@ -170,9 +172,119 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
         elif original is not None:
             response = _refund(event=event, event_id=event_id, wallet=wallet, original=original)
         else:
+            spendable = _spendable_before_purchase(event, wallet, now)
             response = _award(event=event, event_id=event_id, wallet=wallet, received_at=now)
+            if spendable:
+                _spend_at_purchase(event, event_id, wallet, spendable, response, now)
         _store_response(event_id, response, processed_at=None if queue else now)
     return response, True
+
+
+def _spendable_before_purchase(
+    event: EventInput, wallet: LockedWallet, at: datetime
+) -> list[OpenLot]:
+    """What the wallet can spend now, read before the purchase's own awards, when the
+    participant and the merchant allow automatic spend at purchase (else nothing)."""
+    if (
+        event.type != CustomerEvent.Type.PURCHASE
+        or event.merchant is None
+        or wallet.balance_minor <= 0
+        or not automatic_spend_allowed(
+            participant_id=wallet.participant_id, merchant_id=event.merchant.pk
+        )
+    ):
+        return []
+    return lots_spendable(account_id=wallet.account_id, at=at)
+
+
+def _spend_at_purchase(
+    event: EventInput,
+    event_id: int,
+    wallet: LockedWallet,
+    lots: list[OpenLot],
+    response: dict[str, Any],
+    at: datetime,
+) -> None:
+    """Pays what the wallet had before the purchase towards what is left of its total after
+    instant discounts, in the same transaction; the response lists it."""
+    assert event.merchant is not None  # noqa: S101 - checked by _spendable_before_purchase
+    spent = spend_at_purchase(
+        wallet=wallet,
+        lots=lots,
+        merchant=event.merchant,
+        product_codes={line.product for line in event.lines},
+        amount_cap_minor=event.total_minor - response.get("instant_discount_minor", 0),
+        idempotency_key=f"event:{event_id}:automatic_spend",
+        at=at,
+    )
+    if spent is not None:
+        response["automatic_spend"] = {
+            "journal": spent["journal"],
+            "amount_minor": spent["amount_minor"],
+        }
+        response["balance_minor"] = spent["balance_minor"]
+
+
+def occasion_events_raise(*, now: datetime | None = None) -> int:
+    """Raises the birthday and name-day events of every effective participant whose day it
+    is today in their own time zone (Feb 29 falls on Feb 28 in common years), in schemes
+    with an effective offer for the occasion. Run daily (beat): each local date is "today"
+    in exactly one run. Idempotent: the key is the occasion, the participant and the local
+    year, so running it again the same day raises nothing new. Returns how many were new."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_OCCASIONS_SQL, {"now": now})
+        rows = cursor.fetchall()
+    raised = 0
+    for participant_id, occasion, year, local_midnight in rows:
+        try:
+            _response, created = event_submit(
+                event=EventInput(
+                    source=SYSTEM_SOURCE,
+                    external_id=f"{occasion}:{participant_id}:{year}",
+                    type=occasion,
+                    participant_id=participant_id,
+                    # Local midnight, not the clock: the same day raises the same event.
+                    occurred_at=local_midnight,
+                )
+            )
+        except ParticipantNotEffective:
+            continue  # terminated since the query
+        raised += created
+    return raised
+
+
+_OCCASIONS_SQL = """
+WITH people AS (
+    SELECT p.id, p.scheme_id, p.birth_date, p.name_day_month, p.name_day_day,
+           COALESCE(NULLIF(p.time_zone, ''), s.time_zone) AS zone,
+           (%(now)s::timestamptz AT TIME ZONE COALESCE(NULLIF(p.time_zone, ''), s.time_zone))::date
+               AS today
+      FROM rewards_participant p JOIN rewards_scheme s ON s.id = p.scheme_id
+     WHERE p.status = 'effective'
+       AND (p.birth_date IS NOT NULL OR p.name_day_month IS NOT NULL)
+), occasions AS (
+    SELECT id, scheme_id, zone, today, 'birthday' AS occasion,
+           extract(month FROM birth_date)::int AS month, extract(day FROM birth_date)::int AS day
+      FROM people WHERE birth_date IS NOT NULL
+    UNION ALL
+    SELECT id, scheme_id, zone, today, 'name_day', name_day_month, name_day_day
+      FROM people WHERE name_day_month IS NOT NULL AND name_day_day IS NOT NULL
+), dated AS (
+    SELECT o.*, extract(year FROM today)::int AS year, extract(month FROM today)::int AS t_month,
+           extract(day FROM today)::int AS t_day
+      FROM occasions o
+)
+SELECT d.id, d.occasion, d.year, d.today::timestamp AT TIME ZONE d.zone
+  FROM dated d
+ WHERE ((d.month = d.t_month AND d.day = d.t_day)
+        OR (d.month = 2 AND d.day = 29 AND d.t_month = 2 AND d.t_day = 28
+            AND NOT (d.year %% 4 = 0 AND (d.year %% 100 <> 0 OR d.year %% 400 = 0))))
+   AND EXISTS (SELECT 1 FROM rewards_offer f
+                WHERE f.scheme_id = d.scheme_id AND f.status = 'effective'
+                  AND f.classification = d.occasion)
+ ORDER BY d.id, d.occasion
+"""
 
 
 def event_raise(

@@ -473,7 +473,7 @@ def journal_reverse(*, journal: Journal, actor: Any, reason: str) -> Journal:
                 )
             )
         )
-        wallets_lock(participant_ids=wallet_ids)
+        wallets = wallets_lock(participant_ids=wallet_ids)
         if Journal.objects.filter(reverses=journal).exists():
             raise ReversalNotAllowed("This journal has been reversed already.")
         now = timezone.now()
@@ -507,11 +507,21 @@ def journal_reverse(*, journal: Journal, actor: Any, reason: str) -> Journal:
                     )
                 if net:
                     posting.change_lot(lot_id, reversed_=net)
+        debt = {wallet.account_id: max(0, -wallet.balance_minor) for wallet in wallets.values()}
         for entry in entries:
             if entry.account.kind == Account.Kind.WALLET:
                 posting.add_wallet_entry(entry.account_id, -entry.amount_minor, entry.lot_id)
                 if journal.kind == Journal.Kind.SPEND and entry.lot_id is not None:
-                    posting.change_lot(entry.lot_id, consumed=entry.amount_minor)
+                    # A spend's reversal credits the wallet. If a clawback overdrew it since,
+                    # the credit first pays back that debt (as a later award does): only what
+                    # ends above zero re-opens the spent lots, the rest stays consumed
+                    # (recovered against the debt), taken in the spend's order (soonest to
+                    # expire first). Else the open lots would exceed the balance.
+                    given_back = -entry.amount_minor
+                    recovered = min(debt[entry.account_id], given_back)
+                    debt[entry.account_id] -= recovered
+                    if given_back > recovered:
+                        posting.change_lot(entry.lot_id, consumed=recovered - given_back)
             else:
                 posting.add_entry(entry.account_id, -entry.amount_minor)
         posted = ledger_post(posting=posting)

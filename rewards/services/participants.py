@@ -219,8 +219,15 @@ def participant_terminate(
                 actor_id=actor.pk if getattr(actor, "is_authenticated", False) else None,
                 memo=f"Duplicate of participant {survivor.pk}",
             )
+            # Should an allow-negative clawback have overdrawn the survivor's wallet, what
+            # moves first pays back that debt (as a later award does): the new lots are
+            # created partly consumed, soonest to expire first, so the survivor's open lots
+            # stay equal to its balance above zero.
+            debt = max(0, -target.balance_minor)
             for lot in lots_open(account_id=source.account_id):
                 remaining = lot.remaining_minor
+                recovered = min(debt, remaining)
+                debt -= recovered
                 posting.add_wallet_entry(source.account_id, -remaining, lot.pk)
                 posting.change_lot(lot.pk, reversed_=remaining)
                 posting.new_lots.append(
@@ -230,6 +237,7 @@ def participant_terminate(
                         available_from=lot.available_from,
                         expires_at=lot.expires_at,
                         offer_id=lot.offer_id,
+                        consumed_minor=recovered,
                         awarded_at=lot.awarded_at,
                     )
                 )

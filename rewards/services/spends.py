@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rewards.evaluation import (
@@ -23,6 +23,7 @@ from rewards.services.errors import (
     SpendNotAllowed,
 )
 from rewards.services.ledger import (
+    LockedWallet,
     OpenLot,
     Posting,
     canonical_hash,
@@ -70,6 +71,69 @@ def _lots_allowed(
                 continue
         allowed.append(lot)
     return allowed, refusal
+
+
+def automatic_spend_allowed(*, participant_id: int, merchant_id: int) -> bool:
+    """Whether a purchase by the participant at the merchant pays from the wallet: both the
+    participant and the merchant (in the participant's scheme) must allow it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.allows_automatic_spend AND m.allows_automatic_spend
+              FROM rewards_participant p
+              JOIN rewards_schememerchant m
+                ON m.scheme_id = p.scheme_id AND m.merchant_id = %s
+             WHERE p.id = %s
+            """,
+            [merchant_id, participant_id],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def spend_at_purchase(
+    *,
+    wallet: LockedWallet,
+    lots: list[OpenLot],
+    merchant: Merchant,
+    product_codes: Collection[str],
+    amount_cap_minor: int,
+    idempotency_key: str,
+    at: datetime,
+) -> dict[str, Any] | None:
+    """The automatic spend of a purchase: pays up to ``amount_cap_minor`` from ``lots``
+    (what the wallet could spend before the purchase, read under the wallet lock this
+    transaction still holds), skipping lots whose spend conditions refuse the merchant or
+    products. Returns {"journal", "amount_minor", "balance_minor"}, or None when nothing
+    could be spent."""
+    allowed, _refusal = _lots_allowed(
+        lots, merchant=merchant, product_codes=product_codes, at=at, time_zone=wallet.time_zone
+    )
+    amount = min(sum(lot.remaining_minor for lot in allowed), amount_cap_minor)
+    if amount <= 0:
+        return None
+    plan, _uncovered = consumption_plan(allowed, amount)
+    posting = Posting(
+        scheme_id=wallet.scheme_id,
+        kind=Journal.Kind.SPEND,
+        idempotency_key=idempotency_key,
+        posted_at=at,
+        participant_id=wallet.participant_id,
+        merchant_id=merchant.pk,
+        memo="automatic spend at purchase",
+    )
+    for lot_id, take in plan:
+        posting.add_wallet_entry(wallet.account_id, -take, lot_id)
+        posting.change_lot(lot_id, consumed=take)
+    posting.add_entry(wallet.system_accounts["points_redeemed"], amount)
+    posted = ledger_post(posting=posting)
+    if posted is None:
+        return None
+    return {
+        "journal": posted.journal_id,
+        "amount_minor": amount,
+        "balance_minor": posted.balances[wallet.account_id],
+    }
 
 
 def spend_create(

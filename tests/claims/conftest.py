@@ -7,10 +7,12 @@ import shutil
 import socket
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 # The browser fixtures live with the other browser tests; they are shared, not copied.
 
@@ -119,3 +121,54 @@ def sent_codes(caplog):
 
     last_code_for.count = count_for  # type: ignore[attr-defined]
     return last_code_for
+
+
+@pytest.fixture
+def drawn(db):
+    """A drawn lucky draw for one prize: a winner and one reserve, entered with codes."""
+    from rewards.models import Code, Draw, DrawEntry, DrawResult, Scheme
+    from tests.claims.factories import (
+        InstantWinSchemeFactory,
+        PrizeFactory,
+        make_codes,
+        portal_customer,
+    )
+
+    now = timezone.now()
+    scheme = InstantWinSchemeFactory(kind=Scheme.Kind.LUCKY_DRAW)
+    prize = PrizeFactory(scheme=scheme, quantity_total=1, quantity_awarded=1)
+    draw = Draw.objects.create(
+        scheme=scheme,
+        prize=prize,
+        winners_count=1,
+        reserves_count=1,
+        entries_close_at=now - timedelta(days=1),
+        algorithm="sha256-ctr-fisher-yates-draw-v1",
+        seed_hash="a" * 64,
+        seed="b" * 64,
+        status=Draw.Status.DRAWN,
+        drawn_at=now - timedelta(hours=1),
+        entries_count=2,
+        entries_digest="c" * 64,
+    )
+    results = []
+    for position, code in enumerate(make_codes(scheme, count=2), start=1):
+        account = portal_customer()
+        Code.objects.filter(pk=code.pk).update(
+            status="entered", entered_at=now - timedelta(days=2), entered_by=account.customer
+        )
+        entry = DrawEntry.objects.create(
+            draw=draw, customer=account.customer, kind=DrawEntry.Kind.CODE, code=code
+        )
+        results.append(
+            DrawResult.objects.create(
+                draw=draw,
+                entry=entry,
+                customer=account.customer,
+                position=position,
+                is_reserve=position > 1,
+                status="pending_claim" if position == 1 else "reserve",
+                claim_deadline_at=scheme.claim_deadline_at if position == 1 else None,
+            )
+        )
+    return results

@@ -198,3 +198,42 @@ def test_ledger_invariants_hold_over_random_histories():
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+
+
+@pytest.mark.django_db
+def test_spend_reversal_while_in_debt_pays_the_debt_before_reopening_lots():
+    """Found by the stateful test (allow_negative): a refund overdraws the wallet after a
+    spend; reversing that spend must first pay back the debt and re-open only what is left
+    above zero (else the lots held 99 while the balance was 87)."""
+    machine = LedgerMachine()
+
+    def step(rule, **kwargs):
+        result = rule(**kwargs)
+        machine.ledger_is_consistent()
+        return result
+
+    try:
+        step(machine.set_up, policy="allow_negative")
+        for _ in range(3):
+            step(machine.expiration_run)
+        purchases_0 = step(machine.purchase, total=1707, who=1)
+        step(machine.replay_purchase, purchase=purchases_0)
+        step(machine.time_passes, hours=15)
+        step(machine.expiration_run)
+        step(machine.refund, purchase=purchases_0, share=44)
+        step(machine.spend, amount=100, who=1)
+        step(machine.purchase, total=672, who=1)
+        spends_0 = step(machine.spend, amount=99, who=1)
+        assert isinstance(spends_0, tuple), "the spend of 99 must succeed"
+        step(machine.spend, amount=395, who=0)
+        step(machine.refund, purchase=purchases_0, share=100)
+        step(machine.time_passes, hours=9)
+        step(machine.replay_spend, spend=spends_0)
+        step(machine.spend, amount=236, who=0)
+        step(machine.replay_spend, spend=spends_0)
+        step(machine.refund, purchase=purchases_0, share=1)
+        step(machine.time_passes, hours=7)
+        assert machine._balances()[1] < 0, "the refunds must have overdrawn the wallet"
+        step(machine.reverse_spend, spend=spends_0)
+    finally:
+        machine.teardown()

@@ -352,6 +352,22 @@ def test_an_award_already_spent_from_cannot_be_reversed(scheme, merchant, partic
     assert balance_of(participant) == 99
 
 
+def test_reversing_a_spend_while_overdrawn_first_pays_back_the_debt(scheme, merchant, participant):
+    _policy(scheme, Scheme.ReturnPolicy.ALLOW_NEGATIVE)
+    OfferFactory(scheme=scheme)
+    purchase(participant, merchant, 1000, external_id="buy")  # a lot of 100
+    result, _ = spend(participant, merchant, 60, "k1")
+    refund(participant, merchant, 500, original_external_id="buy")  # takes 40 and 10 more
+    assert balance_of(participant) == -10
+
+    journal_reverse(journal=Journal.objects.get(pk=result["id"]), actor="tests", reason="x")
+
+    assert balance_of(participant) == 50
+    [lot] = lots_of(participant)
+    assert (lot.consumed_minor, lot.reversed_minor, lot.remaining_minor) == (10, 40, 50)
+    assert_ledger_consistent()
+
+
 # ---------------------------------------------------------------- expiration
 
 
@@ -492,6 +508,32 @@ def test_duplicate_termination_transfers_the_balance_in_one_journal(scheme, merc
     ]
     event = AuditEvent.objects.get(action="participant.terminate")
     assert event.after["transferred_minor"] == 80
+    assert_ledger_consistent()
+
+
+def test_duplicate_transfer_into_an_overdrawn_survivor_first_pays_back_the_debt(scheme, merchant):
+    _policy(scheme, Scheme.ReturnPolicy.ALLOW_NEGATIVE)
+    OfferFactory(scheme=scheme)
+    duplicate = make_participant(scheme)
+    survivor = make_participant(scheme)
+    purchase(survivor, merchant, 1000, external_id="buy")
+    spend(survivor, merchant, 80, "k1")
+    refund(survivor, merchant, 1000, original_external_id="buy")
+    assert balance_of(survivor) == -80
+    award(duplicate, 70, expires_in_days=10)
+    award(duplicate, 30)
+
+    participant_terminate(
+        participant=duplicate,
+        reason="duplicate",
+        actor="tests",
+        replaced_by=survivor,
+        transfer_balance=True,
+    )
+
+    assert (balance_of(duplicate), balance_of(survivor)) == (0, 20)
+    moved = lots_of(survivor)[1:]
+    assert [(lot.amount_minor, lot.consumed_minor) for lot in moved] == [(70, 70), (30, 10)]
     assert_ledger_consistent()
 
 

@@ -1,5 +1,6 @@
 """Demo data for a local run: a client with two channel partners, an instant-win campaign
-with prizes, a loyalty scheme, a few customers and one user per role.
+with prizes and 1,000 printed codes (some winning), a lucky-draw campaign with codes and a
+scheduled draw, a loyalty scheme, a few customers and one user per role.
 
 Idempotent (run it as often as you like: everything is found by its code and brought back to
 the demo state) and refused outside DEBUG / embedded mode, since it creates users with known
@@ -16,7 +17,10 @@ from django.utils import timezone
 
 from crm.models import ChannelPartner, Client, Customer, StaffProfile
 from crm.roles import Role
-from rewards.models import Prize, Scheme
+from rewards.codes import display
+from rewards.models import Code, CodeBatch, Draw, Prize, Scheme
+from rewards.services.codes import code_batch_generate
+from rewards.services.draws import draw_schedule
 
 DEMO_PASSWORD = "demo-campaigns-2026"  # noqa: S105 - demo only; the command refuses production
 
@@ -29,6 +33,11 @@ DEMO_USERS = [
     ("manager", Role.CLIENT_MANAGER, True, None),
     ("partner", Role.CHANNEL_PARTNER, True, "north"),
 ]
+
+DEMO_INSTANT_WIN_CODES = 1_000
+# Prizes pre-assigned to the demo scratch cards (the rest of the 1,000 codes win nothing).
+DEMO_PRIZE_PLAN = {"Bluetooth speaker": 5, "Cinema voucher": 30, "500 bonus points": 100}
+DEMO_LUCKY_DRAW_CODES = 200
 
 DEMO_CUSTOMERS = [
     ("Astrid", "Lindqvist", "+46701234501", "astrid@example.com", "sv"),
@@ -51,6 +60,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             client = self._client()
             self._campaigns(client)
+            self._lucky_draw(client)
             self._customers()
             self._users(client)
         self._print_summary()
@@ -93,6 +103,15 @@ class Command(BaseCommand):
                 name=name,
                 defaults={"kind": kind, "value_minor": value, "quantity_total": quantity},
             )
+        if not CodeBatch.objects.filter(scheme=instant_win).exists():
+            prizes = dict(Prize.objects.filter(scheme=instant_win).values_list("name", "pk"))
+            code_batch_generate(
+                scheme=instant_win,
+                size=DEMO_INSTANT_WIN_CODES,
+                actor="seed_demo",
+                prize_plan={prizes[name]: count for name, count in DEMO_PRIZE_PLAN.items()},
+                inline=True,
+            )
         Scheme.objects.update_or_create(
             code="snack-club",
             defaults={
@@ -106,6 +125,44 @@ class Command(BaseCommand):
                 "claim_deadline_at": None,
             },
         )
+
+    def _lucky_draw(self, client: Client) -> None:
+        """A lucky-draw campaign with printed codes and a draw whose entries close in a week
+        (its seed hash is published at once); both only the first time."""
+        now = timezone.now()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=7)
+        lucky_draw, _ = Scheme.objects.update_or_create(
+            code="autumn-draw",
+            defaults={
+                "client": client,
+                "name": "Autumn lucky draw",
+                "kind": Scheme.Kind.LUCKY_DRAW,
+                "unit": Scheme.Unit.POINTS,
+                "currency": "",
+                "starts_at": start,
+                "ends_at": start + timedelta(days=60),
+                "claim_deadline_at": start + timedelta(days=90),
+            },
+        )
+        trip, _ = Prize.objects.update_or_create(
+            scheme=lucky_draw,
+            name="Weekend trip for two",
+            defaults={"kind": Prize.Kind.PHYSICAL, "value_minor": 0, "quantity_total": 4},
+        )
+        if not CodeBatch.objects.filter(scheme=lucky_draw).exists():
+            code_batch_generate(
+                scheme=lucky_draw, size=DEMO_LUCKY_DRAW_CODES, actor="seed_demo", inline=True
+            )
+        if not Draw.objects.filter(scheme=lucky_draw).exists():
+            draw_schedule(
+                scheme=lucky_draw,
+                prize=trip,
+                name="Autumn draw, week 1",
+                winners_count=1,
+                reserves_count=2,
+                entries_close_at=now.replace(microsecond=0) + timedelta(days=7),
+                actor="seed_demo",
+            )
 
     def _customers(self) -> None:
         for first_name, last_name, phone, email, language in DEMO_CUSTOMERS:
@@ -142,6 +199,18 @@ class Command(BaseCommand):
 
     def _print_summary(self) -> None:
         self.stdout.write(self.style.SUCCESS("Demo data is loaded."))
+        unused = Code.objects.filter(status=Code.Status.ISSUED).select_related("prize")
+        winning = unused.filter(scheme__code="summer-scratch", prize__isnull=False).first()
+        losing = unused.filter(scheme__code="summer-scratch", prize__isnull=True).first()
+        draw_code = unused.filter(scheme__code="autumn-draw").first()
+        for label, code in (
+            ("winning scratch code", winning),
+            ("non-winning scratch code", losing),
+            ("lucky-draw code", draw_code),
+        ):
+            if code is not None:
+                prize = f" ({code.prize.name})" if code.prize else ""
+                self.stdout.write(f"  Try a {label}: {display(code.value)}{prize}")
         self.stdout.write(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
         for username, role, _tied, partner_code in DEMO_USERS:
             scope = f" (channel partner {partner_code})" if partner_code else ""

@@ -1,4 +1,4 @@
-"""The customer portal's pages: sign-in by one-time code, sign-out, and "My claims".
+"""The customer portal's sign-in pages: sign-in by one-time code and sign-out.
 
 Sign-in never tells whether a phone number or email address belongs to a customer: every
 valid destination gets a code and the same pages; the customer is found (or created) only
@@ -22,14 +22,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
-from django_ratelimit.core import is_ratelimited
 
-from claims.decorators import customer_required
 from claims.forms import CodeForm, SignInForm
+from claims.language import chosen_language, language_activate_for_customer
 from claims.models import CustomerOTPDevice, mask_destination
+from claims.ratelimits import sign_in_send_over_limit, sign_in_verify_over_limit
 from claims.selectors import portal_customer_for_user
 from claims.sending import can_send
 from claims.services import VerifyOutcome, sign_in_code_issue, sign_in_code_verify
+from claims.wording import verify_error_message
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +47,6 @@ def _safe_next(request: HttpRequest, candidate: str) -> str:
     ):
         return candidate
     return reverse("portal:home")
-
-
-def _limited(request: HttpRequest, *, group: str, destination_key: str, rates: tuple) -> bool:
-    """Counts this attempt against the client IP and the destination; True if either is over.
-
-    Both counters always move, so a limited answer looks the same whichever limit it was.
-    """
-    ip_rate, destination_rate = rates
-    by_ip = is_ratelimited(request, group=group, key="ip", rate=ip_rate, increment=True)
-    by_destination = is_ratelimited(
-        request,
-        group=group,
-        key=lambda _group, _request: destination_key,
-        rate=destination_rate,
-        increment=True,
-    )
-    return by_ip or by_destination
 
 
 def _pending_device(request: HttpRequest) -> CustomerOTPDevice | None:
@@ -84,12 +68,7 @@ def _clear_pending(request: HttpRequest) -> None:
 
 def _issue(request: HttpRequest, channel: str, destination: str) -> tuple[str, int] | None:
     """Issues and sends a code within the rate limits; returns (error, status) or None."""
-    if _limited(
-        request,
-        group="portal-otp-send",
-        destination_key=f"{channel}:{destination}",
-        rates=(settings.CLAIM_OTP_SEND_RATE_PER_IP, settings.CLAIM_OTP_SEND_RATE_PER_DESTINATION),
-    ):
+    if sign_in_send_over_limit(request, channel=channel, destination=destination):
         return _("Too many codes have been asked for. Wait an hour and try again."), 429
     if not can_send(channel):
         return _("We cannot send text messages at the moment. Use your email address instead."), 503
@@ -142,20 +121,16 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     }
     if request.method != "POST" or not form.is_valid():
         return render(request, "claims/sign_in_code.html", context)
-    if _limited(
-        request,
-        group="portal-otp-verify",
-        destination_key=f"{device.channel}:{device.destination}",
-        rates=(
-            settings.CLAIM_OTP_VERIFY_RATE_PER_IP,
-            settings.CLAIM_OTP_VERIFY_RATE_PER_DESTINATION,
-        ),
-    ):
+    if sign_in_verify_over_limit(request, channel=device.channel, destination=device.destination):
         context["error"] = _("Too many tries. Wait an hour and try again.")
         return render(request, "claims/sign_in_code.html", context, status=429)
 
+    chosen = chosen_language(request)
     result = sign_in_code_verify(
-        device_id=device.pk, code=form.cleaned_data["code"], language=translation.get_language()
+        device_id=device.pk,
+        code=form.cleaned_data["code"],
+        language=chosen or translation.get_language(),
+        language_is_chosen=chosen is not None,
     )
     if result.outcome == VerifyOutcome.SIGNED_IN:
         assert result.account is not None  # noqa: S101 - guaranteed by the outcome
@@ -163,34 +138,13 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
         _clear_pending(request)
         login(request, result.account.user, backend=AUTH_BACKEND)
         otp_login(request, result.device)
-        return redirect(next_url)
-    context["error"] = _verify_error(result.outcome, result.tries_left)
+        response = redirect(next_url)
+        language_activate_for_customer(request, response, result.account.customer)
+        return response
+    context["error"] = verify_error_message(result.outcome, result.tries_left)
     if result.outcome in (VerifyOutcome.NO_LIVE_CODE, VerifyOutcome.TOO_MANY_FAILURES):
         context["code_is_dead"] = True
     return render(request, "claims/sign_in_code.html", context, status=400)
-
-
-def _verify_error(outcome: VerifyOutcome, tries_left: int) -> str:
-    if outcome == VerifyOutcome.WRONG_CODE:
-        return (
-            _("That code is not right. Check it and try again.")
-            + " "
-            + (
-                translation.ngettext(
-                    "You have %(count)d try left.", "You have %(count)d tries left.", tries_left
-                )
-                % {"count": tries_left}
-            )
-        )
-    if outcome == VerifyOutcome.TOO_MANY_FAILURES:
-        return _(
-            "The code was entered wrongly too many times and no longer works. Ask for a new code."
-        )
-    if outcome == VerifyOutcome.WAIT:
-        return _("Wait a few seconds, then try the code again.")
-    if outcome == VerifyOutcome.ACCOUNT_CLOSED:
-        return _("This account is closed. Please contact customer service.")
-    return _("This code has expired or has already been used. Ask for a new code.")
 
 
 @never_cache
@@ -213,10 +167,3 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.info(request, _("You are signed out."))
     return redirect("portal:sign-in")
-
-
-@never_cache
-@require_http_methods(["GET"])
-@customer_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "claims/home.html", {"customer": request.customer})  # type: ignore[attr-defined]

@@ -1,0 +1,121 @@
+"""The dashboards' JSON API (/api/v1/dashboards/...): every number of the loyalty operator
+board, for signed-in staff sessions, under the same scope as the pages."""
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dashboards.forms import BoardFilterForm, with_default_months
+from dashboards.scoping import NoDashboardAccess, Scope, scope_for_user
+from dashboards.selectors import loyalty_board
+from dashboards.serializers import (
+    FilterErrorSerializer,
+    LoyaltyBoardSerializer,
+    MonthsSerializer,
+    SchemesSerializer,
+    SignUpUnitsSerializer,
+    TerminationsSerializer,
+    TopOffersSerializer,
+)
+
+
+class MayViewLoyaltyBoard(BasePermission):
+    """Signed in (with the second factor when STAFF_OTP_REQUIRED) and allowed the loyalty
+    board by dashboards.scoping; the scope is left on the request."""
+
+    message = "The loyalty operator board is not open to this user."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user: Any = request.user
+        if not user.is_authenticated:
+            return False
+        if settings.STAFF_OTP_REQUIRED and not user.is_verified():
+            return False
+        try:
+            scope = scope_for_user(user)
+            scope.require_loyalty_board()
+        except NoDashboardAccess:
+            return False
+        request.scope = scope  # type: ignore[attr-defined]
+        return True
+
+
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "scheme",
+        int,
+        description="A loyalty scheme's id; every loyalty scheme in your scope when left out. "
+        "A scheme outside your scope is refused (400) like one that does not exist.",
+    ),
+    OpenApiParameter(
+        "month_from",
+        str,
+        description="First month, YYYY-MM (default: eleven months before this one).",
+    ),
+    OpenApiParameter("month_to", str, description="Last month, YYYY-MM (default: this month)."),
+]
+
+
+class LoyaltyBoardSectionView(APIView):
+    authentication_classes = (SessionAuthentication,)
+    permission_classes = (MayViewLoyaltyBoard,)
+    serializer_class: ClassVar[type[serializers.Serializer]] = LoyaltyBoardSerializer
+
+    def get(self, request: Request) -> Response:
+        scope: Scope = request.scope  # type: ignore[attr-defined]
+        form = BoardFilterForm(with_default_months(request.query_params), scope=scope)
+        if not form.is_valid():
+            errors = {
+                field: [error["message"] for error in field_errors]
+                for field, field_errors in form.errors.get_json_data().items()
+            }
+            return Response(
+                {"detail": "The filters are not valid.", "errors": errors},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        board = loyalty_board(scope=scope, filters=form.filters())
+        return Response(self.serializer_class(board).data)
+
+
+def _section(serializer: type[serializers.Serializer], summary: str) -> type[APIView]:
+    @extend_schema(
+        tags=["dashboards"],
+        summary=summary,
+        parameters=FILTER_PARAMETERS,
+        responses={
+            200: serializer,
+            400: OpenApiResponse(FilterErrorSerializer, description="Filters not valid."),
+            403: OpenApiResponse(description="Not signed in as staff allowed the board."),
+        },
+    )
+    class View(LoyaltyBoardSectionView):
+        serializer_class = serializer
+
+        def get(self, request: Request) -> Response:
+            return super().get(request)
+
+    View.__name__ = View.__qualname__ = f"{serializer.__name__.removesuffix('Serializer')}View"
+    return View
+
+
+LoyaltyBoardView = _section(
+    LoyaltyBoardSerializer, "Every figure of the loyalty operator board at once"
+)
+LoyaltyMonthsView = _section(
+    MonthsSerializer,
+    "Participants, sign-ups, terminations, awards, spends, expirations, awarded but not "
+    "spent and liability per month",
+)
+LoyaltyTerminationsView = _section(TerminationsSerializer, "Terminations by reason per month")
+LoyaltyTopOffersView = _section(TopOffersSerializer, "Top 5 offers of last month")
+LoyaltySchemesView = _section(
+    SchemesSerializer, "Participants, outstanding liability and awarded but not spent per scheme"
+)
+LoyaltySignUpUnitsView = _section(SignUpUnitsSerializer, "Participants per sign-up unit")

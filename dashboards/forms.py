@@ -1,0 +1,86 @@
+"""The board's filters, validated against the user's scope: a scheme outside it is not a
+valid choice, whatever id is typed into the address."""
+
+import re
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
+
+from dashboards.scoping import Scope
+from dashboards.selectors import MAX_MONTHS, BoardFilters, months_between
+from rewards.models import Scheme
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class MonthField(forms.CharField):
+    """A month as YYYY-MM (what <input type="month"> sends), cleaned to its first day."""
+
+    widget = forms.TextInput(attrs={"type": "month", "pattern": r"\d{4}-\d{2}"})
+    default_error_messages = {"invalid": _("Enter a month as YYYY-MM.")}
+
+    def to_python(self, value: Any) -> date | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        match = _MONTH.match(text)
+        if match is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return date(int(match[1]), int(match[2]), 1)
+
+
+def with_default_months(query: QueryDict) -> QueryDict:
+    """A copy of the query with the default months filled in where none is given, so the
+    form shows (and the poll repeats) the months actually displayed."""
+    data = query.copy()
+    default = BoardFilters.default()
+    for name, month in (("month_from", default.month_from), ("month_to", default.month_to)):
+        if not data.get(name):
+            data[name] = f"{month:%Y-%m}"
+    return data
+
+
+class BoardFilterForm(forms.Form):
+    scheme: "forms.ModelChoiceField[Scheme]" = forms.ModelChoiceField(
+        label=_("Scheme"),
+        queryset=Scheme.objects.none(),
+        required=False,
+        empty_label=_("All schemes"),
+    )
+    month_from = MonthField(label=_("From month"), required=False)
+    month_to = MonthField(label=_("To month"), required=False)
+
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        scheme_field = self.fields["scheme"]
+        assert isinstance(scheme_field, forms.ModelChoiceField)  # noqa: S101 - declared above
+        scheme_field.queryset = scope.loyalty_schemes().order_by("name", "pk")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        default = BoardFilters.default()
+        month_from = cleaned.get("month_from") or default.month_from
+        month_to = cleaned.get("month_to") or default.month_to
+        if "month_from" in self.errors or "month_to" in self.errors:
+            return cleaned
+        if month_from > month_to:
+            raise forms.ValidationError(_("The first month comes after the last."), code="order")
+        if len(months_between(month_from, month_to)) > MAX_MONTHS:
+            raise forms.ValidationError(
+                _("Choose at most %(months)d months."),
+                code="too_long",
+                params={"months": MAX_MONTHS},
+            )
+        cleaned["month_from"], cleaned["month_to"] = month_from, month_to
+        return cleaned
+
+    def filters(self) -> BoardFilters:
+        """The validated filters; call after is_valid()."""
+        return BoardFilters(
+            scheme=self.cleaned_data.get("scheme"),
+            month_from=self.cleaned_data["month_from"],
+            month_to=self.cleaned_data["month_to"],
+        )

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from dashboards import views
+
+app_name = "dashboards"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("loyalty/", views.loyalty_board_page, name="loyalty-board"),
+    path("loyalty/board/", views.loyalty_board_fragment, name="loyalty-board-fragment"),
+]
