@@ -50,7 +50,10 @@ WALLETS = 10_000
 CONCURRENCY = 32
 SECONDS = 20
 WORKERS = 2
-THREADS = 4
+# BENCH_GUNICORN_WORKER_CLASS=sync (and BENCH_GUNICORN_THREADS) reproduce the comparison
+# in docs/BENCHMARKS.md.
+WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread")
+THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
 BAR_SHARE_OF_BASELINE = 0.40
 BAR_P99_MS = 150.0
 SPEND_FUNDING = 10_000_000
@@ -92,7 +95,7 @@ class Server:
                 "--workers",
                 str(WORKERS),
                 "--worker-class",
-                "gthread",
+                WORKER_CLASS,
                 "--threads",
                 str(THREADS),
                 "--backlog",

@@ -2,15 +2,12 @@ import re
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from claims.models import CustomerOTPDevice
-
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+from crm.phones import PhoneFormatError, phone_normalise
 
 
 def parse_contact(text: str) -> tuple[str, str]:
@@ -29,19 +26,16 @@ def parse_contact(text: str) -> tuple[str, str]:
                 code="email",
             ) from None
         return CustomerOTPDevice.Channel.EMAIL, text.lower()
-    number = _PHONE_PUNCTUATION.sub("", text)
-    if number.startswith("00"):
-        number = "+" + number[2:]
-    elif number.startswith("0"):
-        number = f"+{settings.CLAIM_DEFAULT_COUNTRY_CALLING_CODE}{number[1:]}"
-    if not _E164.match(number):
+    try:
+        number = phone_normalise(text)
+    except PhoneFormatError:
         raise ValidationError(
             _(
                 "Enter a mobile number such as 070 123 45 67 or +46 70 123 45 67, "
                 "or an email address."
             ),
             code="phone",
-        )
+        ) from None
     return CustomerOTPDevice.Channel.SMS, number
 
 

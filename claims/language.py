@@ -6,8 +6,8 @@ record (``Customer.preferred_language``, which their messages are sent in) and b
 back when they sign in, on any device:
 
 - On sign-in, a language picked with the switcher before signing in is remembered; without
-  one, the customer's preferred language is switched on (page, cookie) whatever the
-  browser's own setting says.
+  one, the customer's preferred language is switched on (the language cookie) when the
+  browser's own setting asks for another.
 - While signed in, the first portal page after a switch remembers the new choice. The
   session notes the language last seen, so only a switch made in this session counts (an
   old cookie on another device does not overwrite a newer choice).
@@ -16,11 +16,22 @@ back when they sign in, on any device:
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from claims.services.customers import customer_language_set
 from crm.models import Customer
 
 SESSION_KEY = "portal_language"
+
+# The site's page frame (templates/base.html: skip link, header, language switcher) is shared
+# with the back office and has no catalog of its own; portal customers read it on every
+# page, so its words are translated in this app's catalog.
+PAGE_FRAME_TEXT = (
+    gettext_noop("Skip to content"),
+    gettext_noop("Reward campaigns"),
+    gettext_noop("Account and language"),
+    gettext_noop("Language"),
+)
 
 
 def chosen_language(request: HttpRequest) -> str | None:
@@ -39,9 +50,12 @@ def language_activate_for_customer(
     language = customer.preferred_language
     if language not in dict(settings.LANGUAGES):
         return
+    request.session[SESSION_KEY] = language
+    if language == translation.get_language():
+        # The browser already asks for it (its cookie or its own setting): nothing to switch.
+        return
     translation.activate(language)
     request.LANGUAGE_CODE = language
-    request.session[SESSION_KEY] = language
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         language,

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from claims import views
+from claims.views.campaigns import campaign
 
 app_name = "portal"
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("sign-out/", views.sign_out, name="sign-out"),
     path("code/", views.enter_code, name="enter-code"),
     path("draw-wins/<int:result_id>/claim/", views.claim_draw_win, name="claim-draw-win"),
+    path("campaigns/<slug:scheme_code>/", campaign, name="campaign"),
     path("claims/<str:number>/", views.claim_status, name="claim"),
     path("claims/<str:number>/details/", views.claim_details, name="claim-details"),
     path("claims/<str:number>/documents/", views.claim_documents, name="claim-documents"),

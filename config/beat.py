@@ -18,6 +18,7 @@ class Entry:
     task: str
     description: str
     every_minutes: int | None = None
+    every_seconds: int | None = None
     crontab: dict[str, str] | None = None  # minute, hour, day_of_month
 
 
@@ -54,6 +55,24 @@ SCHEDULE = [
         crontab={"minute": "0", "hour": "12", "day_of_month": "1"},
     ),
     Entry(
+        name="rewards: forfeit unclaimed draw wins",
+        task="rewards.tasks.draw_results_forfeit_expired",
+        description="Hourly: winners past the claim deadline forfeit; the next reserve moves up.",
+        every_minutes=60,
+    ),
+    Entry(
+        name="claims: forfeit overdue claims",
+        task="claims.tasks.claims_forfeit_overdue",
+        description="Claims in draft or waiting for documents past their deadline are forfeited.",
+        every_minutes=15,
+    ),
+    Entry(
+        name="dashboards: refresh rollups",
+        task="dashboards.tasks.rollups_refresh",
+        description="Folds new ledger postings into the dashboard rollups (cheap when idle).",
+        every_seconds=30,
+    ),
+    Entry(
         name="crm: requeue stalled messages",
         task="crm.tasks.messages_requeue_stalled",
         description="Sends again messages whose send task was lost.",
@@ -81,6 +100,10 @@ def beat_schedule_sync(apps: Any = None, *, overwrite: bool = False) -> list[str
         if entry.every_minutes is not None:
             schedule["interval"], _ = interval_schedule.objects.get_or_create(
                 every=entry.every_minutes, period="minutes"
+            )
+        elif entry.every_seconds is not None:
+            schedule["interval"], _ = interval_schedule.objects.get_or_create(
+                every=entry.every_seconds, period="seconds"
             )
         else:
             assert entry.crontab is not None  # noqa: S101 - every entry has one or the other

@@ -239,14 +239,14 @@ CLAIM_OTP_VERIFY_RATE_PER_DESTINATION = env.str(
     "CLAIM_OTP_VERIFY_RATE_PER_DESTINATION", default="20/h"
 )
 CLAIM_OTP_VERIFY_RATE_PER_IP = env.str("CLAIM_OTP_VERIFY_RATE_PER_IP", default="60/h")
-# A phone number typed with a leading 0 is read as a number in this country.
-CLAIM_DEFAULT_COUNTRY_CALLING_CODE = env.str("CLAIM_DEFAULT_COUNTRY_CALLING_CODE", default="46")
 CLAIM_UPLOAD_MAX_BYTES = env.int("CLAIM_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Code entry and uploads in the portal, per customer and per client IP (django-ratelimit).
 CLAIM_CODE_ENTER_RATE_PER_CUSTOMER = env.str("CLAIM_CODE_ENTER_RATE_PER_CUSTOMER", default="20/h")
 CLAIM_CODE_ENTER_RATE_PER_IP = env.str("CLAIM_CODE_ENTER_RATE_PER_IP", default="100/h")
 CLAIM_UPLOAD_RATE_PER_CUSTOMER = env.str("CLAIM_UPLOAD_RATE_PER_CUSTOMER", default="60/h")
 CLAIM_UPLOAD_RATE_PER_IP = env.str("CLAIM_UPLOAD_RATE_PER_IP", default="300/h")
+# Bearer tokens the claims API issues after a verified one-time code (seconds).
+CLAIM_API_TOKEN_SECONDS = env.int("CLAIM_API_TOKEN_SECONDS", default=3600)
 # Well below Pillow's own 89.5 million pixel guard: decoding costs about 4 bytes a pixel.
 CLAIM_UPLOAD_MAX_PIXELS = env.int("CLAIM_UPLOAD_MAX_PIXELS", default=40_000_000)
 CLAIM_UPLOAD_MAX_PDF_PAGES = env.int("CLAIM_UPLOAD_MAX_PDF_PAGES", default=50)

@@ -13,13 +13,13 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client and liv
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 os.environ.setdefault("SMS_BACKEND", "logged")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
 
 # Hashing passwords with PBKDF2's full work factor would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # The manifest storage needs collectstatic first; tests render templates without it.
 STORAGES = {
-    **STORAGES,
+    **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}  # noqa: F405
+}

@@ -38,6 +38,11 @@ _VIEW_CLAIMS = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.HELPDESK: [
         *_VIEW_CAMPAIGNS,
+        "rewards.view_codebatch",
+        "rewards.view_code",
+        "rewards.view_draw",
+        "rewards.view_drawentry",
+        "rewards.view_drawresult",
         "crm.view_channelpartner",
         "crm.view_customer",
         "crm.change_customer",
@@ -64,13 +69,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_VIEW_CLAIMS,
         "claims.fulfil_claim",
     ],
-    Role.VERIFIER: [*_VIEW_CAMPAIGNS, "crm.view_customer", *_VIEW_CLAIMS, "claims.review_claim"],
+    Role.VERIFIER: [
+        *_VIEW_CAMPAIGNS,
+        "crm.view_customer",
+        *_VIEW_CLAIMS,
+        "claims.review_claim",
+        # Verification (docs/VERIFICATION.md): the queue's metrics.
+        "verification.view_queue_metrics",
+    ],
     Role.CHECKER: [
         *_VIEW_CAMPAIGNS,
         "crm.view_customer",
         "crm.view_auditevent",
         *_VIEW_CLAIMS,
         "claims.check_claim",
+        # Verification: the queue's metrics, the audit trail search and its chain check.
+        "verification.view_queue_metrics",
+        "verification.search_audit_trail",
     ],
     Role.CLIENT_MANAGER: [
         *_VIEW_CAMPAIGNS,
@@ -82,6 +97,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     # A partner sees only its own rows; the loyalty board has no partner dimension.
     Role.CHANNEL_PARTNER: [*_VIEW_CAMPAIGNS, "dashboards.view_dashboard"],
     Role.OPERATOR: [
+        # Codes and draws for instant-win and lucky-draw campaigns.
+        "rewards.view_codebatch",
+        "rewards.add_codebatch",
+        "rewards.view_code",
+        "rewards.view_draw",
+        "rewards.add_draw",
+        "rewards.view_drawentry",
+        "rewards.view_drawresult",
         # Runs (evaluation, expiration, settlement) and the settlement statements.
         "rewards.view_run",
         "rewards.add_run",
@@ -168,6 +191,21 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "claims.view_claim",
         "claims.view_claimtransition",
         "claims.view_shipment",
+        # Verification: review and fulfilment configuration, the audit trail, the metrics.
+        "verification.view_campaignreviewsettings",
+        "verification.add_campaignreviewsettings",
+        "verification.change_campaignreviewsettings",
+        "verification.view_checklistitem",
+        "verification.add_checklistitem",
+        "verification.change_checklistitem",
+        "verification.delete_checklistitem",
+        "verification.view_rejectionreason",
+        "verification.add_rejectionreason",
+        "verification.change_rejectionreason",
+        "verification.view_proposal",
+        "verification.view_checkerdecision",
+        "verification.search_audit_trail",
+        "verification.view_queue_metrics",
         # Dashboards: the operator board over every client.
         "dashboards.view_dashboard",
         "dashboards.view_loyalty_board",

@@ -4,6 +4,8 @@ board, for signed-in staff sessions, under the same scope as the pages."""
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -12,10 +14,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dashboards.forms import BoardFilterForm, with_default_months
+from dashboards.campaigns import campaign_dashboard
+from dashboards.forms import (
+    BoardFilterForm,
+    CampaignFilterForm,
+    with_default_dates,
+    with_default_months,
+)
 from dashboards.scoping import NoDashboardAccess, Scope, scope_for_user
 from dashboards.selectors import loyalty_board
 from dashboards.serializers import (
+    CampaignBacklogSerializer,
+    CampaignDashboardSerializer,
+    CampaignDaysSerializer,
+    CampaignFunnelSerializer,
+    CampaignPartnersSerializer,
+    CampaignPrizesSerializer,
+    CampaignRejectionReasonsSerializer,
     FilterErrorSerializer,
     LoyaltyBoardSerializer,
     MonthsSerializer,
@@ -119,3 +134,116 @@ LoyaltySchemesView = _section(
     SchemesSerializer, "Participants, outstanding liability and awarded but not spent per scheme"
 )
 LoyaltySignUpUnitsView = _section(SignUpUnitsSerializer, "Participants per sign-up unit")
+
+
+# -- the client campaign dashboard ----------------------------------------------------------
+
+
+class MayViewDashboards(BasePermission):
+    """Signed in (with the second factor when STAFF_OTP_REQUIRED) and given a scope by
+    dashboards.scoping; the scope is left on the request."""
+
+    message = "The dashboards are not open to this user."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user: Any = request.user
+        if not user.is_authenticated:
+            return False
+        if settings.STAFF_OTP_REQUIRED and not user.is_verified():
+            return False
+        try:
+            request.scope = scope_for_user(user)  # type: ignore[attr-defined]
+        except NoDashboardAccess:
+            return False
+        return True
+
+
+CAMPAIGN_PARAMETERS = [
+    OpenApiParameter(
+        "campaign_id",
+        int,
+        OpenApiParameter.PATH,
+        description="An instant-win or lucky-draw campaign in your scope; any other id "
+        "answers 404, like one that does not exist.",
+    ),
+    OpenApiParameter(
+        "date_from", OpenApiTypes.DATE, description="First day (default: 29 days ago)."
+    ),
+    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Last day (default: today)."),
+    OpenApiParameter(
+        "prize", int, description="A prize of the campaign; a prize of another is refused (400)."
+    ),
+    OpenApiParameter(
+        "channel_partner",
+        int,
+        description="A channel partner in your scope (400 otherwise); a channel partner user "
+        "is locked to their own.",
+    ),
+]
+
+
+class CampaignSectionView(APIView):
+    authentication_classes = (SessionAuthentication,)
+    permission_classes = (MayViewDashboards,)
+    serializer_class: ClassVar[type[serializers.Serializer]] = CampaignDashboardSerializer
+
+    def get(self, request: Request, campaign_id: int) -> Response:
+        scope: Scope = request.scope  # type: ignore[attr-defined]
+        campaign = get_object_or_404(
+            scope.campaigns().select_related("review_settings"), pk=campaign_id
+        )
+        form = CampaignFilterForm(
+            with_default_dates(request.query_params), scope=scope, campaign=campaign
+        )
+        if not form.is_valid():
+            errors = {
+                field: [error["message"] for error in field_errors]
+                for field, field_errors in form.errors.get_json_data().items()
+            }
+            return Response(
+                {"detail": "The filters are not valid.", "errors": errors},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        board = campaign_dashboard(scope=scope, campaign=campaign, filters=form.campaign_filters())
+        return Response(self.serializer_class(board).data)
+
+
+def _campaign_section(serializer: type[serializers.Serializer], summary: str) -> type[APIView]:
+    @extend_schema(
+        tags=["dashboards"],
+        summary=summary,
+        parameters=CAMPAIGN_PARAMETERS,
+        responses={
+            200: serializer,
+            400: OpenApiResponse(FilterErrorSerializer, description="Filters not valid."),
+            403: OpenApiResponse(description="Not signed in as staff allowed the dashboards."),
+            404: OpenApiResponse(description="No such campaign in your scope."),
+        },
+    )
+    class View(CampaignSectionView):
+        serializer_class = serializer
+
+        def get(self, request: Request, campaign_id: int) -> Response:
+            return super().get(request, campaign_id)
+
+    View.__name__ = View.__qualname__ = f"{serializer.__name__.removesuffix('Serializer')}View"
+    return View
+
+
+CampaignDashboardView = _campaign_section(
+    CampaignDashboardSerializer, "Every figure of a campaign's dashboard at once"
+)
+CampaignFunnelView = _campaign_section(
+    CampaignFunnelSerializer, "Codes issued and entered, claims by status, conversion rates"
+)
+CampaignDaysView = _campaign_section(CampaignDaysSerializer, "Claims first submitted per day")
+CampaignBacklogView = _campaign_section(
+    CampaignBacklogSerializer, "Verification backlog by age and median time to decision"
+)
+CampaignRejectionReasonsView = _campaign_section(
+    CampaignRejectionReasonsSerializer, "Rejected claims by reason"
+)
+CampaignPrizesView = _campaign_section(
+    CampaignPrizesSerializer, "Prizes won and left against the stock"
+)
+CampaignPartnersView = _campaign_section(CampaignPartnersSerializer, "Claims by channel partner")

@@ -15,4 +15,31 @@ urlpatterns = [
     path(
         "loyalty/sign-up-units/", api.LoyaltySignUpUnitsView.as_view(), name="loyalty-sign-up-units"
     ),
+    path("campaigns/<int:campaign_id>/", api.CampaignDashboardView.as_view(), name="campaign"),
+    path(
+        "campaigns/<int:campaign_id>/funnel/",
+        api.CampaignFunnelView.as_view(),
+        name="campaign-funnel",
+    ),
+    path("campaigns/<int:campaign_id>/days/", api.CampaignDaysView.as_view(), name="campaign-days"),
+    path(
+        "campaigns/<int:campaign_id>/backlog/",
+        api.CampaignBacklogView.as_view(),
+        name="campaign-backlog",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/rejection-reasons/",
+        api.CampaignRejectionReasonsView.as_view(),
+        name="campaign-rejection-reasons",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/prizes/",
+        api.CampaignPrizesView.as_view(),
+        name="campaign-prizes",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/channel-partners/",
+        api.CampaignPartnersView.as_view(),
+        name="campaign-channel-partners",
+    ),
 ]

@@ -25,6 +25,11 @@ from rewards.models import Scheme
 
 VIEW_DASHBOARD = "dashboards.view_dashboard"
 VIEW_LOYALTY_BOARD = "dashboards.view_loyalty_board"
+# A campaign's channel partner, as verification defines it (its review settings name it):
+# the path from a scheme, and from a row carrying a ``scheme``.
+SCHEME_PARTNER_FIELD = "review_settings__channel_partner"
+CLAIM_PARTNER_FIELD = f"scheme__{SCHEME_PARTNER_FIELD}"
+CAMPAIGN_KINDS = (Scheme.Kind.INSTANT_WIN, Scheme.Kind.LUCKY_DRAW)
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -63,6 +68,14 @@ class Scope:
         if self.is_partner_limited:
             return Scheme.objects.none()
         return self.schemes().filter(kind=Scheme.Kind.LOYALTY)
+
+    def campaigns(self) -> QuerySet[Scheme]:
+        """The instant-win and lucky-draw campaigns this scope may open: a partner-limited
+        scope only those whose review settings name its partner."""
+        campaigns = self.schemes().filter(kind__in=CAMPAIGN_KINDS)
+        if self.is_partner_limited:
+            campaigns = campaigns.filter(**{f"{SCHEME_PARTNER_FIELD}_id": self.channel_partner_id})
+        return campaigns
 
     def restrict(
         self,

@@ -3,6 +3,7 @@ Amounts are integers in the scheme's minor unit, with the unit beside them."""
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MONTH_FORMAT = "%Y-%m"
@@ -145,3 +146,125 @@ class FilterErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(  # type: ignore[assignment]  # a field, not .errors
         child=serializers.ListField(child=serializers.CharField())
     )
+
+
+# -- the client campaign dashboard ----------------------------------------------------------
+
+
+class CampaignFiltersSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(source="campaign_id")
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    prize = serializers.IntegerField(source="prize.pk", allow_null=True)
+    channel_partner = serializers.IntegerField(
+        source="channel_partner.pk",
+        allow_null=True,
+        help_text="A channel partner user's own partner always.",
+    )
+
+
+class CampaignComputedAtSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField(help_text="When these figures were counted.")
+    filters = serializers.SerializerMethodField()
+
+    @extend_schema_field(CampaignFiltersSerializer)
+    def get_filters(self, board: Any) -> dict[str, Any]:
+        filters = board.filters
+        return CampaignFiltersSerializer(
+            {
+                "campaign_id": board.campaign.pk,
+                "date_from": filters.date_from,
+                "date_to": filters.date_to,
+                "prize": filters.prize,
+                "channel_partner": filters.channel_partner,
+            }
+        ).data
+
+
+class FunnelStepSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
+    count = serializers.IntegerField()
+    rate = serializers.FloatField(
+        allow_null=True, help_text="Share of the step it converts from (0..1); null when 0."
+    )
+    rate_of = serializers.CharField(allow_null=True)
+
+
+class DaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    claims = serializers.IntegerField(help_text="Claims first submitted that day.")
+
+
+class BacklogBucketSerializer(serializers.Serializer):
+    bucket = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    count = serializers.IntegerField()
+
+
+class TimeToDecisionSerializer(serializers.Serializer):
+    decisions = serializers.IntegerField()
+    median_hours = serializers.FloatField(allow_null=True)
+
+
+class RejectionReasonCountSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Empty: the maker's own words.")
+    text = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class PrizeFiguresSerializer(serializers.Serializer):
+    prize_id = serializers.IntegerField()
+    name = serializers.CharField()
+    quantity_total = serializers.IntegerField()
+    quantity_awarded = serializers.IntegerField(help_text="Prizes won so far.")
+    quantity_left = serializers.IntegerField()
+    claims = serializers.IntegerField(help_text="Claims for it submitted in the range.")
+
+
+class PartnerFiguresSerializer(serializers.Serializer):
+    channel_partner_id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    submitted = serializers.IntegerField()
+    in_review = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+
+
+class CampaignFunnelSerializer(CampaignComputedAtSerializer):
+    funnel = FunnelStepSerializer(many=True)
+
+
+class CampaignDaysSerializer(CampaignComputedAtSerializer):
+    days = DaySerializer(many=True)
+
+
+class CampaignBacklogSerializer(CampaignComputedAtSerializer):
+    backlog = BacklogBucketSerializer(many=True)
+    backlog_total = serializers.IntegerField()
+    time_to_decision = TimeToDecisionSerializer()
+
+
+class CampaignRejectionReasonsSerializer(CampaignComputedAtSerializer):
+    rejection_reasons = RejectionReasonCountSerializer(many=True)
+
+
+class CampaignPrizesSerializer(CampaignComputedAtSerializer):
+    prizes = PrizeFiguresSerializer(many=True)
+
+
+class CampaignPartnersSerializer(CampaignComputedAtSerializer):
+    channel_partners = PartnerFiguresSerializer(many=True)
+
+
+class CampaignDashboardSerializer(
+    CampaignFunnelSerializer,
+    CampaignDaysSerializer,
+    CampaignBacklogSerializer,
+    CampaignRejectionReasonsSerializer,
+    CampaignPrizesSerializer,
+    CampaignPartnersSerializer,
+):
+    campaign_id = serializers.IntegerField(source="campaign.pk")
+    campaign_name = serializers.CharField(source="campaign.name")
+    campaign_kind = serializers.CharField(source="campaign.kind")

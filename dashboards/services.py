@@ -42,12 +42,20 @@ CHUNK_SIZE = 5000
 # elsewhere holds the cursor back; counting goes on meanwhile).
 ADVANCE_WINDOW = 100_000
 
+# The uncounted journals above the cursor, lowest first: late commits in the window of
+# counted journals (cursor, top], then journals above everything counted. Two index range
+# scans; one NOT EXISTS over "id > cursor" would let the planner scan the whole table.
 _NEXT_JOURNALS_SQL = """
-SELECT j.id FROM rewards_journal j
- WHERE j.id > %(cursor)s
-   AND NOT EXISTS (SELECT 1 FROM dashboards_countedjournal c WHERE c.journal_id = j.id)
- ORDER BY j.id
- LIMIT %(limit)s
+SELECT id FROM (
+    (SELECT j.id FROM rewards_journal j
+      WHERE j.id > %(cursor)s AND j.id <= %(top)s
+        AND NOT EXISTS (SELECT 1 FROM dashboards_countedjournal c WHERE c.journal_id = j.id)
+      ORDER BY j.id LIMIT %(limit)s)
+    UNION ALL
+    (SELECT j.id FROM rewards_journal j WHERE j.id > %(top)s ORDER BY j.id LIMIT %(limit)s)
+) uncounted
+ORDER BY id
+LIMIT %(limit)s
 """
 
 _LEDGER_MONTH_SQL = """
@@ -68,7 +76,7 @@ SELECT j.scheme_id,
   LEFT JOIN rewards_journal o ON o.id = j.reverses_id
   LEFT JOIN rewards_entry e ON e.journal_id = j.id
   LEFT JOIN rewards_account a ON a.id = e.account_id
- WHERE j.id = ANY(%(ids)s::bigint[])
+ WHERE j.id BETWEEN %(first)s AND %(last)s AND j.id = ANY(%(ids)s::bigint[])
  GROUP BY 1, 2, 3, 4
 ON CONFLICT (scheme_id, month, kind, reversed_kind) DO UPDATE SET
        journal_count = r.journal_count + EXCLUDED.journal_count,
@@ -89,7 +97,8 @@ SELECT j.scheme_id,
   FROM rewards_journal j
   JOIN rewards_scheme s ON s.id = j.scheme_id
   JOIN rewards_awardlot l ON l.journal_id = j.id
- WHERE j.id = ANY(%(ids)s::bigint[]) AND j.kind = 'award' AND l.offer_id IS NOT NULL
+ WHERE j.id BETWEEN %(first)s AND %(last)s AND j.id = ANY(%(ids)s::bigint[])
+   AND j.kind = 'award' AND l.offer_id IS NOT NULL
  GROUP BY 1, 2, 3
 ON CONFLICT (offer_id, month) DO UPDATE SET
        award_count = r.award_count + EXCLUDED.award_count,
@@ -170,11 +179,17 @@ def _state_lock_unless_busy(name: str) -> RollupState | None:
 def _count_journals(cursor_id: int, limit: int) -> int:
     """Adds the next uncounted journals above the cursor to the rollups; how many."""
     with connection.cursor() as cursor:
-        cursor.execute(_NEXT_JOURNALS_SQL, {"cursor": cursor_id, "limit": limit})
+        cursor.execute(
+            "SELECT COALESCE(max(journal_id), %s) FROM dashboards_countedjournal", [cursor_id]
+        )
+        top = max(cursor.fetchone()[0], cursor_id)
+        cursor.execute(_NEXT_JOURNALS_SQL, {"cursor": cursor_id, "top": top, "limit": limit})
         ids = [row[0] for row in cursor.fetchall()]
         if ids:
-            cursor.execute(_LEDGER_MONTH_SQL, {"ids": ids})
-            cursor.execute(_OFFER_MONTH_SQL, {"ids": ids})
+            # The bounds give the planner an index range (the ids come sorted).
+            batch = {"ids": ids, "first": ids[0], "last": ids[-1]}
+            cursor.execute(_LEDGER_MONTH_SQL, batch)
+            cursor.execute(_OFFER_MONTH_SQL, batch)
             cursor.execute(_MARK_COUNTED_SQL, {"ids": ids})
     return len(ids)
 

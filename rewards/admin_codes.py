@@ -6,7 +6,7 @@ scheduling a draw (add form), running it, forfeiting a result. Verification is r
 """
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 from django import forms
@@ -55,7 +55,10 @@ def _csv_response(rows: Iterable[list[str]], filename: str) -> StreamingHttpResp
 
 class ServiceAddAdmin(admin.ModelAdmin):
     """An add form whose save calls a service (which audits). A refusal the form could not
-    foresee (a race) is shown as a message and nothing is saved."""
+    foresee (a race) is shown as a message and nothing is saved. Subclasses define
+    ``create_through_service(request, data)`` returning the created row."""
+
+    create_through_service: Callable[[HttpRequest, dict[str, Any]], Any]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
@@ -67,9 +70,6 @@ class ServiceAddAdmin(admin.ModelAdmin):
             return
         obj.pk = created.pk
         obj.__dict__.update(created.__dict__)
-
-    def create_through_service(self, request: HttpRequest, data: dict[str, Any]) -> Any:
-        raise NotImplementedError
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         if obj.pk is None:

@@ -89,7 +89,9 @@ class ProposalForm(forms.Form):
             self.checklist_fields.append((name, item, document))
 
     def checklist_answers(self) -> dict[int, bool]:
-        return {item.pk: bool(self.cleaned_data.get(name)) for name, item, _doc in self.checklist_fields}
+        return {
+            item.pk: bool(self.cleaned_data.get(name)) for name, item, _doc in self.checklist_fields
+        }
 
 
 class DecisionForm(forms.Form):

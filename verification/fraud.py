@@ -3,15 +3,16 @@
 A signal never decides anything; it names the other claims that match, so the verifier can
 open them. Each is one or two indexed queries:
 
-| kind | fires when |
-| --- | --- |
-| ``duplicate_document`` | a current document's content (SHA-256) is in another claim |
-| ``duplicate_invoice`` | the invoice number and merchant read off the invoice are in another claim |
-| ``shared_national_id`` | another customer's claim has the same national ID (letters and digits only) |
-| ``shared_phone`` | another winner's phone has the same last nine digits |
-| ``shared_email`` | another winner's email is the same without case and +tag |
-| ``shared_address`` | another customer's claim is for the same street address and postal code |
-| ``ip_velocity`` / ``device_velocity`` | the campaign's threshold of claims came from one IP or device inside its window |
+- ``duplicate_document``: a current document's content (SHA-256) is in another claim;
+- ``duplicate_invoice``: the invoice number and merchant read off the invoice are on another
+  claim;
+- ``shared_national_id``: another customer's claim has the same national ID (letters and
+  digits only);
+- ``shared_phone``: another winner's phone has the same last nine digits;
+- ``shared_email``: another winner's email is the same without case and +tag;
+- ``shared_address``: another customer's claim is for the same street and postal code;
+- ``ip_velocity`` / ``device_velocity``: the campaign's threshold of claims came from one IP
+  or one browser fingerprint inside its window.
 """
 
 import re
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import F, Func, QuerySet, Value
+from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Concat, Lower, Right, Upper
 from django.utils.translation import gettext as _
 
@@ -45,7 +46,14 @@ class Signal:
 
 
 def _regexp_replace(expression: Any, pattern: str) -> Func:
-    return Func(expression, Value(pattern), Value(""), Value("g"), function="regexp_replace")
+    return Func(
+        expression,
+        Value(pattern),
+        Value(""),
+        Value("g"),
+        function="regexp_replace",
+        output_field=CharField(),
+    )
 
 
 def national_id_key(value: str) -> str:
@@ -97,11 +105,13 @@ def claim_signals(claim: Claim) -> list[Signal]:
     )
     if current:
         by_hash: dict[str, set[tuple[int, str]]] = {}
-        for sha256, claim_id, number in ClaimDocument.objects.filter(
-            sha256__in=list(current)
-        ).exclude(claim_id=claim.pk).values_list("sha256", "claim_id", "claim__number"):
+        for sha256, claim_id, number in (
+            ClaimDocument.objects.filter(sha256__in=list(current))
+            .exclude(claim_id=claim.pk)
+            .values_list("sha256", "claim_id", "claim__number")
+        ):
             by_hash.setdefault(sha256, set()).add((claim_id, number))
-        for sha256, matches in sorted(by_hash.items(), key=lambda item: current[item[0]]):
+        for sha256, found in sorted(by_hash.items(), key=lambda item: current[item[0]]):
             label = str(ClaimDocument.Kind(current[sha256]).label).lower()
             signals.append(
                 Signal(
@@ -109,7 +119,7 @@ def claim_signals(claim: Claim) -> list[Signal]:
                     _("Same document in another claim"),
                     _("The %(document)s is the very same file as in another claim.")
                     % {"document": label},
-                    sorted(matches),
+                    sorted(found),
                 )
             )
 
@@ -155,9 +165,7 @@ def claim_signals(claim: Claim) -> list[Signal]:
         customers = Customer.objects.exclude(pk=claim.customer_id).annotate(
             phone_key=Right(_regexp_replace(F("phone"), "[^0-9]"), 9)
         )
-        matches = _claims(
-            others.filter(customer__in=customers.filter(phone_key=key).values("pk"))
-        )
+        matches = _claims(others.filter(customer__in=customers.filter(phone_key=key).values("pk")))
         if matches:
             signals.append(
                 Signal(
@@ -170,13 +178,24 @@ def claim_signals(claim: Claim) -> list[Signal]:
 
     key = email_key(customer.email)
     if key:
-        local, _at, domain = key.partition("@")
+        _local, _at, domain = key.partition("@")
         customers = (
             Customer.objects.exclude(pk=claim.customer_id)
             .filter(email__iendswith=f"@{domain}")
             .annotate(
                 email_key=Concat(
-                    _regexp_replace(Lower(Func(F("email"), Value("@"), Value(1), function="split_part")), r"\+.*$"),
+                    _regexp_replace(
+                        Lower(
+                            Func(
+                                F("email"),
+                                Value("@"),
+                                Value(1),
+                                function="split_part",
+                                output_field=CharField(),
+                            )
+                        ),
+                        r"\+.*$",
+                    ),
                     Value("@"),
                     Value(domain),
                 )

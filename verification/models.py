@@ -332,7 +332,10 @@ class CheckerDecision(models.Model):
         "claims.Claim", on_delete=models.PROTECT, related_name="checker_decisions"
     )
     maker = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("maker")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("maker"),
     )
     checker = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -357,7 +360,10 @@ class CheckerDecision(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(decision="send_back", result="sent_back")
-                | Q(decision="confirm", result__in=["approved", "rejected", "resubmission_requested"]),
+                | Q(
+                    decision="confirm",
+                    result__in=["approved", "rejected", "resubmission_requested"],
+                ),
                 name="decision_result_matches",
             ),
             # The target of fulfilment_item.(approval_id, approval_result): migration 0002.

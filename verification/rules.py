@@ -40,7 +40,7 @@ def checker_is_not_maker(claim: Claim, actor: Any, transition: Transition) -> No
         raise ClaimPermissionError(_("There is no proposal to decide on."))
     if proposal_row.actor_id == actor.pk:
         raise ClaimPermissionError(
-            _("You proposed this decision, so another checker must decide on it.")
+            _("You proposed this decision: the checker must be another person than the maker.")
         )
     pending = Proposal.objects.filter(claim=claim, status=Proposal.Status.PENDING).first()
     if pending is None:

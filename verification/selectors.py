@@ -167,7 +167,10 @@ def claim_audit_history(claim: Claim) -> QuerySet[AuditEvent]:
     first."""
     return AuditEvent.objects.filter(
         Q(object_type="claims.claim", object_id=str(claim.pk))
-        | Q(object_type="claims.shipment", object_id__in=[str(pk) for pk in claim.shipments.values_list("pk", flat=True)])
+        | Q(
+            object_type="claims.shipment",
+            object_id__in=[str(pk) for pk in claim.shipments.values_list("pk", flat=True)],
+        )
         | Q(object_type="verification.fulfilmentbatch", after__claims__contains=[claim.number])
     ).order_by("id")
 
@@ -283,12 +286,24 @@ def decisions_per_verifier_per_day(
         proposals = proposals.filter(claim__scheme_id__in=ids)
         decisions = decisions.filter(claim__scheme_id__in=ids)
     rows = [
-        {"day": row["day"], "user_id": row["maker_id"], "username": row["maker__username"], "role": "maker", "count": row["count"]}
+        {
+            "day": row["day"],
+            "user_id": row["maker_id"],
+            "username": row["maker__username"],
+            "role": "maker",
+            "count": row["count"],
+        }
         for row in proposals.annotate(day=TruncDate("created_at"))
         .values("day", "maker_id", "maker__username")
         .annotate(count=Count("pk"))
     ] + [
-        {"day": row["day"], "user_id": row["checker_id"], "username": row["checker__username"], "role": "checker", "count": row["count"]}
+        {
+            "day": row["day"],
+            "user_id": row["checker_id"],
+            "username": row["checker__username"],
+            "role": "checker",
+            "count": row["count"],
+        }
         for row in decisions.annotate(day=TruncDate("decided_at"))
         .values("day", "checker_id", "checker__username")
         .annotate(count=Count("pk"))
@@ -396,7 +411,9 @@ def queue_metrics(
         "since": since,
         "until": until,
         "waiting_by_age": waiting_by_age_bucket(scheme_ids=ids, now=now),
-        "decisions_per_day": decisions_per_verifier_per_day(scheme_ids=ids, since=since, until=until),
+        "decisions_per_day": decisions_per_verifier_per_day(
+            scheme_ids=ids, since=since, until=until
+        ),
         "first_pass_approval": first_pass_approval_rate(scheme_ids=ids, since=since, until=until),
         "send_back": send_back_rate(scheme_ids=ids, since=since, until=until),
         "time_to_decision": median_time_to_decision(scheme_ids=ids, since=since, until=until),

@@ -30,7 +30,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -46,7 +46,7 @@ SIGN_IN_SALT = "claims.api.sign-in"
 
 
 def token_lifetime_seconds() -> int:
-    return int(getattr(settings, "CLAIM_API_TOKEN_SECONDS", 3600))
+    return int(settings.CLAIM_API_TOKEN_SECONDS)
 
 
 def _password_digest(user: Any) -> str:
@@ -123,7 +123,7 @@ class CustomerTokenAuthentication(BaseAuthentication):
         ):
             raise AuthenticationFailed(_("The access token is no longer valid. Sign in again."))
         # What django-otp's middleware sets for a session verified with this device.
-        user.otp_device = device
+        user.otp_device = device  # type: ignore[attr-defined]
         return user, AccessToken(user_id=user.pk, device_id=device.pk)
 
     def authenticate_header(self, request: Request) -> str:
@@ -133,7 +133,7 @@ class CustomerTokenAuthentication(BaseAuthentication):
 class IsPortalCustomer(BasePermission):
     """A signed-in portal customer (session or token); the customer is left on the request."""
 
-    message = _lazy("Sign in as a customer to use the claims API.")
+    message = gettext_lazy("Sign in as a customer to use the claims API.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         customer = portal_customer_for_user(request.user)

@@ -29,7 +29,8 @@ from rewards.models import DrawResult
 class ClaimsErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, for programs: e.g. wrong_code, too_large.")
     message = serializers.CharField(help_text="For the customer, in the request's language.")
-    errors = serializers.DictField(
+    # Shadows Serializer.errors; this serializer only describes responses in the schema.
+    errors = serializers.DictField(  # type: ignore[assignment]
         required=False, help_text="Per field, for code=invalid: field -> list of messages."
     )
     tries_left = serializers.IntegerField(
@@ -39,6 +40,15 @@ class ClaimsErrorSerializer(serializers.Serializer):
 
 _STATUSES = ", ".join(ClaimStatus.values)
 _KINDS = ", ".join(ClaimDocument.Kind.values)
+
+
+@extend_schema_field({"type": "string", "description": f"One of: {_KINDS}."})
+class DocumentKindField(serializers.ChoiceField):
+    """A document kind. A plain string in the schema: an enum of these kinds is named by
+    other apps' components too, and would collide."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=ClaimDocument.Kind.choices, **kwargs)
 
 
 def _status_field() -> serializers.CharField:
@@ -75,7 +85,7 @@ class SignInVerifySerializer(serializers.Serializer):
     def validate_code(self, value: str) -> str:
         form = CodeForm({"code": value})
         if not form.is_valid():
-            raise serializers.ValidationError(form.errors["code"])
+            raise serializers.ValidationError([str(message) for message in form.errors["code"]])
         return str(form.cleaned_data["code"])
 
 
@@ -170,6 +180,9 @@ class ClaimDetailsSerializer(serializers.Serializer):
     reference = serializers.CharField(required=False, allow_blank=True, max_length=100)
 
 
+FORM_FIELDS = tuple(ClaimDetailsSerializer._declared_fields)
+
+
 class ShipmentSerializer(serializers.Serializer):
     carrier = serializers.CharField()
     tracking_number = serializers.CharField()
@@ -220,7 +233,7 @@ class DocumentSerializer(serializers.ModelSerializer):
 
 
 class DocumentUploadSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=ClaimDocument.Kind.choices)
+    kind = DocumentKindField()
     file = serializers.FileField(
         allow_empty_file=True,
         help_text="JPEG, PNG, HEIC or PDF, checked like the portal's uploads.",
@@ -272,7 +285,7 @@ class ClaimDetailSerializer(ClaimSummarySerializer):
 
     @extend_schema_field(ClaimDetailsSerializer)
     def get_details(self, claim: Claim) -> dict[str, str]:
-        return {name: getattr(claim, name) for name in ClaimDetailsSerializer().fields}
+        return {name: getattr(claim, name) for name in FORM_FIELDS}
 
     @extend_schema_field(RequirementsSerializer)
     def get_requirements(self, claim: Claim) -> dict[str, Any]:

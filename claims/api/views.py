@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -573,7 +573,7 @@ class DocumentDownloadView(ClaimsApiView):
         summary="Download one of the claim's documents",
         tags=["claims"],
     )
-    def get(self, request: Request, number: str, document_id: int) -> HttpResponse:
+    def get(self, request: Request, number: str, document_id: int) -> FileResponse:
         document = claim_document_get_for_customer(
             customer=self.customer(request), number=number, document_id=document_id
         )

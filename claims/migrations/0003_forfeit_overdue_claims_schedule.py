@@ -5,7 +5,7 @@ never overwrites an operator's change."""
 from django.db import migrations
 
 TASK = "claims.tasks.claims_forfeit_overdue"
-NAME = "Forfeit overdue claims"
+NAME = "claims: forfeit overdue claims"  # as in config/beat.py
 
 
 def add_schedule(apps, schema_editor):

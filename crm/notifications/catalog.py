@@ -41,6 +41,8 @@ class Event(models.TextChoices):
     WALLET_SPENT = "wallet.spent", _("Wallet: points spent")
     WALLET_POINTS_EXPIRING = "wallet.points_expiring", _("Wallet: points expiring")
     OTP_CODE = "otp.code", _("One-time sign-in code")
+    DRAW_WINNER_DRAWN = "draw.winner_drawn", _("Draw: winner drawn")
+    DRAW_RESERVE_PROMOTED = "draw.reserve_promoted", _("Draw: reserve promoted to winner")
 
 
 COMMON_VARIABLES: dict[str, dict[str, Any]] = {
@@ -63,6 +65,20 @@ _CLAIM = {
     "tracking_url": "https://rewards.example.com/claims/C-2026-000123/",
 }
 _WALLET = {"scheme_name": "Bonus club", "balance": 1250, "unit": "points"}
+# What rewards.services.draws publishes as ``draw``, plus ``claim_url`` (the portal's
+# "My claims" page, where the win is claimed), which the subscriber adds.
+_DRAW = {
+    "name": "Week 1",
+    "prize_name": "Weekend trip",
+    "campaign_name": "Summer lucky draw",
+    "position": 1,
+    "claim_deadline_on": "2026-08-31",
+    "claim_url": "https://rewards.example.com/claim/",
+}
+_DRAW_DESCRIPTION = (
+    "draw: name, prize_name, campaign_name, position (1 = first drawn), claim_deadline_on "
+    "(empty when the campaign has no claim deadline), claim_url (the portal's My claims page)"
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,10 @@ EVENTS: dict[str, EventSpec] = {
         {"otp": {"code": "482913", "valid_minutes": 10}},
         description="otp: code, valid_minutes",
         is_secret=True,
+    ),
+    Event.DRAW_WINNER_DRAWN: EventSpec({"draw": _DRAW}, description=_DRAW_DESCRIPTION),
+    Event.DRAW_RESERVE_PROMOTED: EventSpec(
+        {"draw": {**_DRAW, "position": 4}}, description=_DRAW_DESCRIPTION
     ),
 }
 

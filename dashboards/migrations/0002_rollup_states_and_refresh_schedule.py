@@ -5,7 +5,7 @@ twice and never overwrites an operator's change to the schedule."""
 from django.db import migrations
 
 TASK = "dashboards.tasks.rollups_refresh"
-NAME = "Refresh dashboard rollups"
+NAME = "dashboards: refresh rollups"
 
 
 def add_states_and_schedule(apps, schema_editor):

@@ -34,6 +34,7 @@ import logging
 import secrets
 import struct
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -292,12 +293,15 @@ def code_batch_run(*, run_id: int) -> Run:
         heartbeat_at=timezone.now(),
     )
     prizes = _prizes_by_serial(batch)
+    supply = _CodeSupply()
     try:
-        while _copy_next_chunk(run_id=run.pk, batch=batch, prizes=prizes):
+        while _copy_next_chunk(run_id=run.pk, batch=batch, prizes=prizes, supply=supply):
             pass
     except Exception as error:
         _fail(run_id=run.pk, batch_id=batch.pk, error=error)
         raise
+    finally:
+        supply.close()
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status == Run.Status.RUNNING:
@@ -332,7 +336,36 @@ def _prizes_by_serial(batch: CodeBatch) -> list[str]:
     return ["\\N" if prize_id is None else str(prize_id) for prize_id in assignment]
 
 
-def _copy_next_chunk(*, run_id: int, batch: CodeBatch, prizes: list[str]) -> bool:
+class _CodeSupply:
+    """Fresh codes for the next chunk, generated in a background thread while the current
+    chunk's COPY runs: generating codes is Python work and indexing them PostgreSQL's, so on
+    two cores they overlap. The thread touches no database connection."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-supply")
+        self._pending: tuple[int, Future[list[str]]] | None = None
+
+    def take(self, count: int) -> list[str]:
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == count:
+            return pending[1].result()
+        return _fresh_codes(count)
+
+    def prefetch(self, count: int) -> None:
+        if count > 0:
+            self._pending = (count, self._executor.submit(_fresh_codes, count))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _fresh_codes(count: int) -> list[str]:
+    return list(new_codes(count))
+
+
+def _copy_next_chunk(
+    *, run_id: int, batch: CodeBatch, prizes: list[str], supply: _CodeSupply
+) -> bool:
     """Writes the next chunk of serials; False when the batch is complete."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
@@ -341,9 +374,12 @@ def _copy_next_chunk(*, run_id: int, batch: CodeBatch, prizes: list[str]) -> boo
         first = run.cursor + 1
         last = min(batch.size, run.cursor + CHUNK_SIZE)
         for attempt in range(1, CHUNK_ATTEMPTS + 1):
+            values = supply.take(last - first + 1)
+            if attempt == 1:
+                supply.prefetch(min(CHUNK_SIZE, batch.size - last))
             try:
                 with transaction.atomic():
-                    _copy_codes(batch=batch, first=first, last=last, prizes=prizes)
+                    _copy_codes(batch=batch, first=first, values=values, prizes=prizes)
                 break
             except IntegrityError:
                 if attempt == CHUNK_ATTEMPTS:
@@ -358,22 +394,18 @@ def _copy_next_chunk(*, run_id: int, batch: CodeBatch, prizes: list[str]) -> boo
     return last < batch.size
 
 
-def _copy_codes(*, batch: CodeBatch, first: int, last: int, prizes: list[str]) -> None:
+def _copy_codes(*, batch: CodeBatch, first: int, values: list[str], prizes: list[str]) -> None:
+    """COPYs ``values`` as serials ``first``, ``first + 1``, ... Rows go in sorted by code
+    (serials stay as generated): the unique indexes on the code are then filled in one
+    ordered pass per chunk instead of at random places."""
     prefix = f"{batch.pk}\t{batch.scheme_id}\t"
+    rows = sorted(zip(values, range(first, first + len(values)), strict=True))
     if prizes:
         lines = [
-            f"{prefix}{serial}\t{value}\t{prizes[serial - 1]}\tissued\n"
-            for serial, value in zip(
-                range(first, last + 1), new_codes(last - first + 1), strict=True
-            )
+            f"{prefix}{serial}\t{value}\t{prizes[serial - 1]}\tissued\n" for value, serial in rows
         ]
     else:
-        lines = [
-            f"{prefix}{serial}\t{value}\t\\N\tissued\n"
-            for serial, value in zip(
-                range(first, last + 1), new_codes(last - first + 1), strict=True
-            )
-        ]
+        lines = [f"{prefix}{serial}\t{value}\t\\N\tissued\n" for value, serial in rows]
     # psycopg's COPY bypasses Django's cursor wrapper: map its errors (a unique violation)
     # to Django's IntegrityError like any other statement.
     with (

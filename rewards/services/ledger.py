@@ -90,7 +90,15 @@ SELECT a.id, a.balance_minor, a.allows_negative_balance, p.id, p.status, p.schem
    AND (%(merchant_id)s::bigint IS NULL OR EXISTS (
         SELECT 1 FROM rewards_schememerchant m
          WHERE m.scheme_id = p.scheme_id AND m.merchant_id = %(merchant_id)s::bigint))
-   FOR UPDATE OF a
+"""
+
+# The lock is taken by its own statement first: in READ COMMITTED a locking statement that
+# waited re-reads only the locked row, so participant columns read in the same statement
+# (purchase_count, status) could be from before the wait. The next statement, run after the
+# lock is held, sees everything committed by the previous holder.
+_LOCK_WALLET_ROW_SQL = """
+SELECT id FROM rewards_account WHERE participant_id = %(participant_id)s AND kind = 'wallet'
+   FOR UPDATE
 """
 
 
@@ -104,11 +112,12 @@ def wallet_lock(
 
     Call inside a transaction. With ``merchant_id``, only a participant of a scheme that
     merchant takes part in is found. With ``idempotency_key``, the journal already written
-    under it (as the statement's snapshot saw it) comes back in ``existing_journal``; a
+    under it (as seen once the lock is held) comes back in ``existing_journal``; a
     concurrent writer of the same key is still caught by the journal's unique key.
     Raises Participant.DoesNotExist.
     """
     with connection.cursor() as cursor:
+        cursor.execute(_LOCK_WALLET_ROW_SQL, {"participant_id": participant_id})
         cursor.execute(
             _LOCK_WALLET_SQL,
             {

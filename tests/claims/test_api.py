@@ -172,6 +172,7 @@ def test_a_malformed_contact_gets_the_portals_message(client):
     ]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_sign_in_codes_share_the_portals_limit(client, settings, sent_codes):
     settings.CLAIM_OTP_SEND_RATE_PER_DESTINATION = "2/h"
 
@@ -540,9 +541,10 @@ def test_a_document_is_found_only_through_its_own_claim(client, account, auth):
 # -- rate limits shared with the portal ------------------------------------------------------
 
 
-def test_code_entry_shares_the_portals_limit(client, account, auth, settings):
+def test_code_entry_shares_the_portals_limit(client, account, settings):
     settings.CLAIM_CODE_ENTER_RATE_PER_CUSTOMER = "3/h"
     sign_in(client, account)
+    auth = bearer(access_token_for(account))
 
     answers = [client.post("/claim/code/", {"code": "ABCD-EFGH-JKLM-N"}).status_code]
     answers += [

@@ -26,7 +26,9 @@ def test_demo_operator_enrols_totp_and_opens_the_admin(live_server, page, screen
     screenshot("staff-totp-enrolment")
     assert page.get_by_alt_text("QR code for your authenticator app").is_visible()
     device = TOTPDevice.objects.get(user__username="operator", confirmed=False)
-    page.get_by_label("Six-digit code from your authenticator app").fill(f"{totp(device.bin_key):06d}")
+    page.get_by_label("Six-digit code from your authenticator app").fill(
+        f"{totp(device.bin_key):06d}"
+    )
     page.get_by_role("button", name="Confirm and sign in").click()
 
     # Then the back office opens, with the operator's models

@@ -115,9 +115,14 @@ def test_a_run_resumes_after_its_cursor_without_writing_a_serial_twice(monkeypat
     scheme = InstantWinSchemeFactory()
     batch = code_batch_generate(scheme=scheme, size=250, actor="tests", inline=False)
     Run.objects.filter(pk=batch.run_id).update(status=Run.Status.RUNNING)
+    supply = codes_service._CodeSupply()
     codes_service._copy_next_chunk(
-        run_id=batch.run_id, batch=batch, prizes=codes_service._prizes_by_serial(batch)
+        run_id=batch.run_id,
+        batch=batch,
+        prizes=codes_service._prizes_by_serial(batch),
+        supply=supply,
     )
+    supply.close()
     assert Run.objects.get(pk=batch.run_id).cursor == 100
 
     # When the task is delivered again

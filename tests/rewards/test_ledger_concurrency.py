@@ -127,3 +127,40 @@ def test_concurrent_awards_never_exceed_an_offer_budget():
     assert awarded == [50, 100, 100, 100, 100]
     assert Offer.objects.get(pk=offer.pk).budget_used_minor == 450
     assert_ledger_consistent()
+
+
+def test_every_nth_purchase_pays_exactly_under_concurrent_purchases_on_one_wallet():
+    # Given an offer paying 50 on every 2nd purchase and one participant (a hot wallet)
+    scheme = SchemeFactory()
+    merchant = merchant_in(scheme)
+    participant = make_participant(scheme)
+    OfferFactory(
+        scheme=scheme,
+        classification="purchase_count",
+        rules={"award": {"type": "fixed", "amount_minor": 50}, "every_nth_purchase": 2},
+    )
+
+    # When 20 purchases arrive at the same moment
+    def buy(index: int) -> object:
+        return event_submit(
+            event=EventInput(
+                source="pos",
+                external_id=f"hot-{index}",
+                type="purchase",
+                participant_id=participant.pk,
+                occurred_at=timezone.now() - timedelta(minutes=1),
+                merchant=merchant,
+                total_minor=1000,
+            )
+        )
+
+    results = race(20, buy)
+
+    # Then each waits for the wallet and counts from the purchases committed before it:
+    # exactly every 2nd purchase is paid
+    assert all(isinstance(result, tuple) for result in results), results
+    assert sum(len(body["awards"]) for body, _created in results) == 10
+    assert balance_of(participant) == 500
+    participant.refresh_from_db()
+    assert participant.purchase_count == 20
+    assert_ledger_consistent()

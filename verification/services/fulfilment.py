@@ -1,11 +1,11 @@
 """Fulfilment: approved claims released in batches by prize kind, then sent, issued or
 posted, and delivered.
 
-| prize kind | after release |
-| --- | --- |
-| physical | courier CSV export (address, prize, reference); dispatched by importing the courier's tracking CSV or one by one; delivered |
-| voucher, e-voucher | a unique code issued; delivered |
-| points, cashback | posted to the winner's wallet through the rewards ledger under the key ``claim:<id>:prize`` (exactly once, however often it is retried); delivered |
+- physical: courier CSV export (address, prize, reference); dispatched by importing the
+  courier's tracking CSV or one by one; delivered;
+- voucher, e-voucher: a unique code issued; delivered;
+- points, cashback: posted to the winner's wallet through the rewards ledger under the key
+  ``claim:<id>:prize`` (exactly once, however often it is retried); delivered.
 
 Nothing unapproved is released: the claims state machine moves only approved claims, the
 release rule (verification.rules) wants a checker other than the maker, this service wants
@@ -99,7 +99,11 @@ def fulfilment_release(*, claim_ids: Iterable[int], actor: Any) -> FulfilmentBat
             )
         batch = FulfilmentBatch.objects.create(prize_kind=kinds.pop(), created_by=actor)
         for claim in claims:
-            _moved(lambda claim=claim: claim_release(claim=claim, actor=actor, note=f"Batch {batch.pk}"))
+            _moved(
+                lambda claim=claim: claim_release(
+                    claim=claim, actor=actor, note=f"Batch {batch.pk}"
+                )
+            )
             FulfilmentItem.objects.create(batch=batch, claim=claim, approval=approvals[claim.pk])
         audit_record(
             action="verification.release",
@@ -216,8 +220,7 @@ def _tracking_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     missing = [column for column in TRACKING_COLUMNS if column not in (reader.fieldnames or [])]
     if missing:
         raise VerificationError(
-            _("The file needs the columns %(columns)s.")
-            % {"columns": ", ".join(TRACKING_COLUMNS)},
+            _("The file needs the columns %(columns)s.") % {"columns": ", ".join(TRACKING_COLUMNS)},
             code="invalid",
         )
     for line, row in enumerate(reader, start=2):
@@ -239,7 +242,10 @@ def tracking_import(*, batch: FulfilmentBatch, actor: Any, text: str) -> Trackin
         reference = row.get("reference", "")
         claim_id = references.get(reference)
         if claim_id is None:
-            errors.append(_("Line %(line)s: %(reference)s is not in this batch.") % {"line": line, "reference": reference})
+            errors.append(
+                _("Line %(line)s: %(reference)s is not in this batch.")
+                % {"line": line, "reference": reference}
+            )
             continue
         claim = Claim.objects.get(pk=claim_id)
         if claim.status == ClaimStatus.DISPATCHED:
@@ -334,7 +340,9 @@ def prize_wallet_post(*, claim: Claim, actor: Any) -> int:
         result={"claim": claim.number, "amount_minor": amount},
     )
     posting.new_lots.append(
-        NewLot(account_id=wallet.account_id, amount_minor=amount, available_from=now, expires_at=None)
+        NewLot(
+            account_id=wallet.account_id, amount_minor=amount, available_from=now, expires_at=None
+        )
     )
     posting.add_wallet_entry(wallet.account_id, amount, ("new", 0))
     posting.add_entry(wallet.system_accounts["points_issued"], -amount)
@@ -357,7 +365,9 @@ def fulfilment_item_complete(*, item: FulfilmentItem, actor: Any) -> FulfilmentI
         locked = FulfilmentItem.objects.select_for_update().get(pk=item.pk)
         kind = locked_claim.prize.kind
         if kind == Prize.Kind.PHYSICAL:
-            raise VerificationError(_("Physical prizes are dispatched, not issued."), code="invalid")
+            raise VerificationError(
+                _("Physical prizes are dispatched, not issued."), code="invalid"
+            )
         if locked.issued_at is None:
             before = {"voucher_code": "", "journal_id": None}
             if kind in ISSUED_KINDS:

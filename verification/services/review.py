@@ -167,9 +167,7 @@ def review_lock_release(*, claim: Claim, actor: Any) -> None:
             raise VerificationError(_("You do not hold this claim."), code="not_locked")
         before = _lock_state(lock)
         lock.delete()
-        audit_record(
-            action="verification.lock_release", actor=actor, target=locked, before=before
-        )
+        audit_record(action="verification.lock_release", actor=actor, target=locked, before=before)
 
 
 # -- invoice details -------------------------------------------------------------------------
@@ -350,8 +348,7 @@ def _pending_proposal(claim: Claim) -> Proposal:
     )
     if proposal is None:
         raise VerificationError(
-            _("Claim %(number)s has no proposal waiting for a checker.")
-            % {"number": claim.number},
+            _("Claim %(number)s has no proposal waiting for a checker.") % {"number": claim.number},
             code="no_proposal",
         )
     return proposal
@@ -373,8 +370,8 @@ def proposal_decide(
     another user holds the claim; for a confirmation of a claim with fraud signals unless
     ``acknowledge_signals``. Two checkers deciding at once are serialised by the claim's row
     lock: the second finds no pending proposal. If the claim changed since the proposal,
-    the proposal is voided and the claim goes back to review (committed), and ``ProposalVoidedError`` is
-    raised.
+    the proposal is voided and the claim goes back to review (committed), and
+    ``ProposalVoidedError`` is raised.
     """
     _require(actor, CHECK)
     if decision not in CheckerDecision.Decision.values:
@@ -387,14 +384,14 @@ def proposal_decide(
         proposal = _pending_proposal(locked)
         if proposal.maker_id == actor.pk:
             raise VerificationPermissionError(
-                _("You proposed this decision, so another checker must decide on it.")
+                _("You proposed this decision: the checker must be another person than the maker.")
             )
         _refuse_others_lock(locked, actor)
         now = timezone.now()
         if claim_fingerprint(locked.pk) != proposal.fingerprint:
-            voided = _("Claim %(number)s changed after the proposal, so it goes back to review.") % {
-                "number": locked.number
-            }
+            voided = _(
+                "Claim %(number)s changed after the proposal, so it goes back to review."
+            ) % {"number": locked.number}
             proposal.status = Proposal.Status.VOIDED
             proposal.closed_at = now
             proposal.save(update_fields=["status", "closed_at"])
@@ -418,7 +415,7 @@ def proposal_decide(
                     code="signals_not_acknowledged",
                 )
             result = (
-                _RESULTS[proposal.outcome]
+                _RESULTS[ProposedOutcome(proposal.outcome)]
                 if decision == CheckerDecision.Decision.CONFIRM
                 else CheckerDecision.Result.SENT_BACK
             )
@@ -447,8 +444,8 @@ def proposal_decide(
                 CheckerDecision.Result.REJECTED: lambda: claim_reject(
                     claim=locked, actor=actor, note=note
                 ),
-                CheckerDecision.Result.RESUBMISSION_REQUESTED: lambda: (
-                    claim_request_resubmission(claim=locked, actor=actor, note=note)
+                CheckerDecision.Result.RESUBMISSION_REQUESTED: lambda: claim_request_resubmission(
+                    claim=locked, actor=actor, note=note
                 ),
                 CheckerDecision.Result.SENT_BACK: lambda: claim_send_back(
                     claim=locked, actor=actor, note=note

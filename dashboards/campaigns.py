@@ -1,0 +1,299 @@
+"""Reads for the client campaign dashboard (instant-win and lucky-draw campaigns): every number
+on the page and in the API comes from here, through a Scope (dashboards.scoping).
+
+The figures are counted live (no rollup): a handful of aggregates over claims of one
+campaign, each an index range on (scheme_id, submitted_at) from dashboards' own index
+(migration 0003), plus the verification queue metrics (verification.selectors).
+
+Definitions (docs/DASHBOARDS.md has the long form); "the claims" are those first submitted
+in the date range (days in the campaign's time zone), of the chosen prize and partner:
+
+- codes issued: codes of the campaign's ready batches (as of now; per prize: the codes
+  pre-assigned that prize); codes entered: codes entered in the range.
+- claims submitted: the claims; in review: of those, submitted, in review, proposed or asked
+  for documents again; approved: approved or past it (released, dispatched, returned,
+  delivered); rejected; dispatched: dispatched, returned or delivered; delivered.
+- conversion: each step over the one before it (entered / issued, submitted / entered,
+  approved and rejected / submitted, dispatched / approved, delivered / dispatched).
+- backlog by age: claims waiting now, by time since they entered the queue; median time to
+  decision: checkers' confirmations in the range. Both per campaign (the prize filter does
+  not narrow them: verification counts per campaign).
+- prizes: stock, won (``quantity_awarded``) and left, now.
+- channel partner: the partner the campaign's review settings name (claims carry none).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from claims.models import Claim, ClaimStatus
+from crm.models import ChannelPartner
+from dashboards.scoping import CLAIM_PARTNER_FIELD, Scope
+from rewards.models import Code, CodeBatch, Prize, Scheme
+from verification.models import Proposal
+from verification.selectors import median_time_to_decision, waiting_by_age_bucket
+
+MAX_DAYS = 366
+DEFAULT_DAYS = 30
+
+IN_REVIEW = (
+    ClaimStatus.SUBMITTED,
+    ClaimStatus.IN_REVIEW,
+    ClaimStatus.PROPOSED,
+    ClaimStatus.RESUBMISSION_REQUESTED,
+)
+APPROVED = (
+    ClaimStatus.APPROVED,
+    ClaimStatus.RELEASED,
+    ClaimStatus.DISPATCHED,
+    ClaimStatus.RETURNED,
+    ClaimStatus.DELIVERED,
+)
+DISPATCHED = (ClaimStatus.DISPATCHED, ClaimStatus.RETURNED, ClaimStatus.DELIVERED)
+
+# (key, label, the step it converts from)
+FUNNEL_STEPS: tuple[tuple[str, str, str | None], ...] = (
+    ("codes_issued", "Codes issued", None),
+    ("codes_entered", "Codes entered", "codes_issued"),
+    ("submitted", "Claims submitted", "codes_entered"),
+    ("in_review", "In review", "submitted"),
+    ("approved", "Approved", "submitted"),
+    ("rejected", "Rejected", "submitted"),
+    ("dispatched", "Dispatched", "approved"),
+    ("delivered", "Delivered", "dispatched"),
+)
+
+
+def default_range(today: date | None = None) -> tuple[date, date]:
+    today = today or timezone.localdate()
+    return today - timedelta(days=DEFAULT_DAYS - 1), today
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFilters:
+    date_from: date
+    date_to: date
+    prize: Prize | None = None
+    channel_partner: ChannelPartner | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStep:
+    key: str
+    label: str
+    count: int
+    rate: float | None  # share of the step it converts from, 0..1; None when that is 0
+    rate_of: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PrizeFigures:
+    prize_id: int
+    name: str
+    quantity_total: int
+    quantity_awarded: int
+    quantity_left: int
+    claims: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerFigures:
+    channel_partner_id: int | None
+    name: str
+    submitted: int
+    in_review: int
+    approved: int
+    rejected: int
+
+
+@dataclass
+class CampaignDashboard:
+    computed_at: datetime
+    campaign: Scheme
+    filters: CampaignFilters
+    funnel: list[FunnelStep] = field(default_factory=list)
+    days: list[dict[str, Any]] = field(default_factory=list)
+    backlog: list[dict[str, Any]] = field(default_factory=list)
+    backlog_total: int = 0
+    time_to_decision: dict[str, Any] = field(default_factory=dict)
+    rejection_reasons: list[dict[str, Any]] = field(default_factory=list)
+    prizes: list[PrizeFigures] = field(default_factory=list)
+    channel_partners: list[PartnerFigures] = field(default_factory=list)
+
+    def funnel_count(self, key: str) -> int:
+        return next(step.count for step in self.funnel if step.key == key)
+
+
+def campaign_partner_id(campaign: Scheme) -> int | None:
+    settings = getattr(campaign, "review_settings", None)
+    return settings.channel_partner_id if settings is not None else None
+
+
+def campaign_partners(scope: Scope) -> QuerySet[ChannelPartner]:
+    """The partners the partner filter may name: a partner user's own only; otherwise the
+    partners of the clients in scope."""
+    partners = ChannelPartner.objects.all()
+    if scope.is_partner_limited:
+        return partners.filter(pk=scope.channel_partner_id)
+    if scope.client_id is not None:
+        partners = partners.filter(client_id=scope.client_id)
+    return partners
+
+
+def campaign_prizes(scope: Scope, campaign: Scheme) -> QuerySet[Prize]:
+    return scope.restrict(Prize.objects.filter(scheme=campaign), partner_field=CLAIM_PARTNER_FIELD)
+
+
+def _bounds(campaign: Scheme, filters: CampaignFilters) -> tuple[datetime, datetime, ZoneInfo]:
+    zone = ZoneInfo(campaign.time_zone)
+    start = datetime.combine(filters.date_from, time.min, tzinfo=zone)
+    end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=zone)
+    return start, end, zone
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _partner_rows(scope: Scope, rows: QuerySet[Any], filters: CampaignFilters) -> QuerySet[Any]:
+    rows = scope.restrict(rows, partner_field=CLAIM_PARTNER_FIELD)
+    if filters.channel_partner is not None:
+        rows = rows.filter(**{f"{CLAIM_PARTNER_FIELD}_id": filters.channel_partner.pk})
+    return rows
+
+
+def _status_counts() -> dict[str, Count]:
+    return {
+        "submitted": Count("pk"),
+        "in_review": Count("pk", filter=Q(status__in=IN_REVIEW)),
+        "approved": Count("pk", filter=Q(status__in=APPROVED)),
+        "rejected": Count("pk", filter=Q(status=ClaimStatus.REJECTED)),
+        "dispatched": Count("pk", filter=Q(status__in=DISPATCHED)),
+        "delivered": Count("pk", filter=Q(status=ClaimStatus.DELIVERED)),
+    }
+
+
+def campaign_dashboard(
+    *, scope: Scope, campaign: Scheme, filters: CampaignFilters, now: datetime | None = None
+) -> CampaignDashboard:
+    """Every figure of one campaign's dashboard under ``scope``. ``campaign`` must come from
+    ``scope.campaigns()`` (the views look it up there); every row read here is restricted
+    by the scope again, so a partner-limited scope counts only its partner's rows."""
+    now = now or timezone.now()
+    start, end, zone = _bounds(campaign, filters)
+    board = CampaignDashboard(computed_at=now, campaign=campaign, filters=filters)
+    prize_id = filters.prize.pk if filters.prize is not None else None
+
+    # Codes: issued as of now (ready batches), entered in the range.
+    codes = _partner_rows(scope, Code.objects.filter(scheme=campaign), filters).filter(
+        batch__status=CodeBatch.Status.READY
+    )
+    if prize_id is not None:
+        codes = codes.filter(prize_id=prize_id)
+    code_counts = codes.aggregate(
+        codes_issued=Count("pk"),
+        codes_entered=Count(
+            "pk",
+            filter=Q(status=Code.Status.ENTERED, entered_at__gte=start, entered_at__lt=end),
+        ),
+    )
+
+    # Claims first submitted in the range: one aggregate over the (scheme, submitted_at) index.
+    claims = _partner_rows(scope, Claim.objects.filter(scheme=campaign), filters).filter(
+        submitted_at__gte=start, submitted_at__lt=end
+    )
+    if prize_id is not None:
+        claims = claims.filter(prize_id=prize_id)
+    counts = {**code_counts, **claims.aggregate(**_status_counts())}
+    board.funnel = [
+        FunnelStep(
+            key=key,
+            label=label,
+            count=counts[key],
+            rate=_ratio(counts[key], counts[base]) if base else None,
+            rate_of=base,
+        )
+        for key, label, base in FUNNEL_STEPS
+    ]
+
+    per_day = {
+        row["day"]: row["count"]
+        for row in claims.annotate(day=TruncDate("submitted_at", tzinfo=zone))
+        .values("day")
+        .annotate(count=Count("pk"))
+        .order_by()
+    }
+    day, board.days = filters.date_from, []
+    while day <= filters.date_to:
+        board.days.append({"day": day, "claims": per_day.get(day, 0)})
+        day += timedelta(days=1)
+
+    # Verification: the campaign's queue, or nothing when the partner filter names another
+    # partner than the campaign's (the queue metrics count per campaign).
+    partner_id = campaign_partner_id(campaign)
+    visible = filters.channel_partner is None or filters.channel_partner.pk == partner_id
+    if scope.is_partner_limited and scope.channel_partner_id != partner_id:
+        visible = False
+    scheme_ids = [campaign.pk] if visible else []
+    board.backlog = waiting_by_age_bucket(scheme_ids=scheme_ids, now=now)
+    board.backlog_total = sum(bucket["count"] for bucket in board.backlog)
+    board.time_to_decision = median_time_to_decision(scheme_ids=scheme_ids, since=start, until=end)
+
+    # Rejection reasons of the rejected claims (their confirmed rejecting proposal).
+    board.rejection_reasons = [
+        {
+            "code": row["rejection_reason__code"] or "",
+            "text": row["rejection_reason__text"] or "Other (the maker's own words)",
+            "count": row["count"],
+        }
+        for row in Proposal.objects.filter(
+            claim__in=claims.filter(status=ClaimStatus.REJECTED),
+            outcome="reject",
+            status=Proposal.Status.CONFIRMED,
+        )
+        .values("rejection_reason__code", "rejection_reason__text")
+        .annotate(count=Count("claim_id", distinct=True))
+        .order_by("-count", "rejection_reason__code")
+    ]
+
+    # Prizes: stock, won and left now; claims in the range per prize.
+    claims_per_prize = {
+        row["prize_id"]: row["count"]
+        for row in claims.values("prize_id").annotate(count=Count("pk")).order_by()
+    }
+    prizes = _partner_rows(scope, Prize.objects.filter(scheme=campaign), filters)
+    if prize_id is not None:
+        prizes = prizes.filter(pk=prize_id)
+    board.prizes = [
+        PrizeFigures(
+            prize_id=prize.pk,
+            name=prize.name,
+            quantity_total=prize.quantity_total,
+            quantity_awarded=prize.quantity_awarded,
+            quantity_left=prize.quantity_total - prize.quantity_awarded,
+            claims=claims_per_prize.get(prize.pk, 0),
+        )
+        for prize in prizes.order_by("name", "pk")
+    ]
+
+    board.channel_partners = [
+        PartnerFigures(
+            channel_partner_id=row[f"{CLAIM_PARTNER_FIELD}_id"],
+            name=row[f"{CLAIM_PARTNER_FIELD}__name"] or "No channel partner",
+            submitted=row["submitted"],
+            in_review=row["in_review"],
+            approved=row["approved"],
+            rejected=row["rejected"],
+        )
+        for row in claims.values(f"{CLAIM_PARTNER_FIELD}_id", f"{CLAIM_PARTNER_FIELD}__name")
+        .annotate(
+            **{k: v for k, v in _status_counts().items() if k not in ("dispatched", "delivered")}
+        )
+        .order_by(f"{CLAIM_PARTNER_FIELD}__name")
+    ]
+    return board
