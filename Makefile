@@ -51,6 +51,7 @@ messages: install-dev
 	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv
 
 bench: install-dev
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench
 
 clean-var:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from claims.documents import document_response
 from claims.models import Claim, ClaimDocument, ClaimRequirements, ClaimTransition, Shipment
 from claims.selectors import claim_document_get_for_staff
-from crm.admin_site import AuditedModelAdmin, admin_site
+from crm.admin_site import AuditedModelAdmin, ClientScopedAdminMixin, admin_site
 from crm.audit import audit_record
 
 
@@ -80,7 +80,8 @@ class ShipmentInline(ReadOnlyInline):
 
 
 @admin.register(Claim, site=admin_site)
-class ClaimAdmin(AuditedModelAdmin):
+class ClaimAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
+    client_scope_path = "scheme__client"
     list_display = (
         "number",
         "customer",
@@ -170,6 +171,8 @@ class ClaimAdmin(AuditedModelAdmin):
         document = claim_document_get_for_staff(user=request.user, document_id=document_id)
         if document is None or document.claim_id != claim_id:
             raise Http404
+        if not self.get_queryset(request).filter(pk=claim_id).exists():
+            raise Http404  # another client's claim
         audit_record(
             action="claim.identity_document_viewed"
             if document.is_identity_document

@@ -1,5 +1,6 @@
 """Reads for the customer portal and the back office, and their access gates."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,27 @@ def claim_public_url(claim: Claim) -> str:
     """The claim's status page as a full address, for messages (``claim.tracking_url``)."""
     base = str(settings.NOTIFICATION_PUBLIC_BASE_URL).rstrip("/")
     return f"{base}{reverse('portal:claim', kwargs={'number': claim.number})}"
+
+
+# A higher app that issues voucher codes (verification's fulfilment) registers how to read a
+# claim's issued code here, so claims never imports it (verification -> claims).
+_voucher_code_reader: Callable[[Claim], str] | None = None
+
+
+def claim_voucher_code_reader_set(reader: Callable[[Claim], str] | None) -> None:
+    """Registers ``reader(claim) -> str``: the voucher code issued for the claim, or ""."""
+    global _voucher_code_reader
+    _voucher_code_reader = reader
+
+
+def claim_voucher_code(claim: Claim) -> str:
+    """The voucher or e-voucher code issued for ``claim``, or "" (none issued, no reader).
+
+    Only for the claim's own customer (gate the claim with claim_get_for_customer first).
+    """
+    if _voucher_code_reader is None:
+        return ""
+    return _voucher_code_reader(claim) or ""
 
 
 def claim_current_documents(claim: Claim) -> dict[str, ClaimDocument]:

@@ -3,13 +3,16 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from crm.admin_site import AuditedModelAdmin, admin_site
+from crm.admin_site import AuditedModelAdmin, ClientScopedAdminMixin, admin_site
+from crm.customer360 import customers_of_client
+from crm.helpdesk import customer_audit_condition
 from crm.models import AuditEvent, ChannelPartner, Client, StaffProfile
 
 
@@ -45,7 +48,7 @@ class StaffProfileAdmin(AuditedModelAdmin):
 
 
 @admin.register(AuditEvent, site=admin_site)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
     """The trail, read-only: there is no add, change or delete path (the database refuses
     them too)."""
 
@@ -68,6 +71,16 @@ class AuditEventAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "occurred_at"
     show_full_result_count = False
+
+    def client_scope(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent], client_id: int
+    ) -> QuerySet[AuditEvent]:
+        """Staff tied to a client see only events about that client's customers (their
+        notes, messages and merges; see crm.helpdesk.customer_audit_condition) and their own
+        actions: events name objects by type and id, with no client link to filter on."""
+        return queryset.filter(
+            customer_audit_condition(customers_of_client(client_id)) | Q(actor_id=request.user.pk)
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -3,12 +3,15 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audit_record, model_snapshot
+from crm.customer360 import customers_of_client, staff_client_id
+from crm.models import Client, Customer
 
 
 class CampaignAdminSite(admin.AdminSite):
@@ -88,3 +91,64 @@ class AuditedModelAdmin(admin.ModelAdmin):
                     before=model_snapshot(obj),
                 )
             super().delete_queryset(request, queryset)
+
+
+class ClientScopedAdminMixin:
+    """Narrows an admin's rows to the client a staff user is tied to (StaffProfile.client).
+
+    ``client_scope_path`` is the lookup from the model to ``crm.Client`` ("scheme__client",
+    "claim__scheme__client") or to ``crm.Customer`` ("customer"): customer-linked rows are
+    scoped through the customer scope hooks (crm.customer360), so crm needs no higher app.
+    Agency staff (no client) and superusers see every row. The change list, the object pages
+    (404 outside the scope), actions and search all start from get_queryset. Put the mixin
+    before the ModelAdmin base class; an admin whose rows have no such path overrides
+    ``client_scope`` instead (AuditEventAdmin).
+    """
+
+    client_scope_path: str = ""
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        client_id = staff_client_id(request.user)
+        if client_id is None:
+            return queryset
+        return self.client_scope(request, queryset, client_id)
+
+    def client_scope(
+        self, request: HttpRequest, queryset: models.QuerySet[Any], client_id: int
+    ) -> models.QuerySet[Any]:
+        """The rows of ``queryset`` staff tied to client ``client_id`` may see."""
+        return client_scope_filter(queryset, self.client_scope_path, client_id)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        # The admin answers a row missing from get_queryset by redirecting to the index;
+        # another client's row is a plain 404 for client staff, as on the customer 360.
+        obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        if obj is None and staff_client_id(request.user) is not None:
+            raise Http404
+        return obj
+
+
+def client_scope_filter(
+    queryset: models.QuerySet[Any], path: str, client_id: int
+) -> models.QuerySet[Any]:
+    """``queryset`` narrowed to rows whose ``path`` leads to client ``client_id`` (or to a
+    customer the scope hooks give that client)."""
+    target = _scope_path_target(queryset.model, path)
+    if target is Client:
+        return queryset.filter(**{path: client_id})
+    return queryset.filter(**{f"{path}__in": customers_of_client(client_id)})
+
+
+def _scope_path_target(model: type[models.Model], path: str) -> type[models.Model]:
+    target: Any = model
+    for name in path.split("__") if path else []:
+        target = target._meta.get_field(name).related_model
+        if target is None:
+            break
+    if target not in (Client, Customer):
+        raise ImproperlyConfigured(
+            f"client_scope_path {path!r} of {model.__name__} must lead to crm.Client or "
+            "crm.Customer."
+        )
+    return target

@@ -138,8 +138,17 @@ def _ids_as_text(queryset: QuerySet[Any]) -> QuerySet[Any]:
 
 def audit_events_for_customer(*, customer_ids: tuple[int, ...]) -> QuerySet[AuditEvent]:
     """Audit events about the customers, their notes, messages and merges, newest first."""
-    ids = [str(customer_id) for customer_id in customer_ids]
-    return AuditEvent.objects.filter(
+    return AuditEvent.objects.filter(customer_audit_condition(customer_ids)).order_by("-id")
+
+
+def customer_audit_condition(customer_ids: tuple[int, ...] | QuerySet[Customer]) -> Q:
+    """A condition on AuditEvent: about the customers (ids, or a queryset of customers used
+    as a subquery), their notes, messages and merges."""
+    if isinstance(customer_ids, QuerySet):
+        ids: Any = _ids_as_text(customer_ids)
+    else:
+        ids = [str(customer_id) for customer_id in customer_ids]
+    return (
         Q(object_type="crm.customer", object_id__in=ids)
         | Q(
             object_type="crm.helpdesknote",
@@ -159,7 +168,7 @@ def audit_events_for_customer(*, customer_ids: tuple[int, ...]) -> QuerySet[Audi
                 )
             ),
         )
-    ).order_by("-id")
+    )
 
 
 def _audit_context(view: PanelView) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_site import AuditedModelAdmin, admin_site
+from crm.admin_site import AuditedModelAdmin, ClientScopedAdminMixin, admin_site
 from crm.models import AuditEvent
 from rewards.models import (
     Account,
@@ -179,8 +179,10 @@ class EntryInline(ReadOnlyInline):
 
 
 @admin.register(Journal, site=admin_site)
-class JournalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class JournalAdmin(ClientScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Transactions: awards, spends, expirations, clawbacks, transfers and reversals."""
+
+    client_scope_path = "scheme__client"
 
     list_display = ["id", "kind", "posted_at", "participant", "merchant", "event", "memo"]
     list_filter = ["kind", "scheme"]
@@ -214,7 +216,8 @@ class JournalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AwardLot, site=admin_site)
-class AwardLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AwardLotAdmin(ClientScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    client_scope_path = "account__scheme__client"
     list_display = [
         "id",
         "account",
@@ -233,7 +236,8 @@ class AwardLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Account, site=admin_site)
-class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AccountAdmin(ClientScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    client_scope_path = "scheme__client"
     list_display = ["id", "kind", "scheme", "participant", "merchant", "balance_minor"]
     list_filter = ["kind", "scheme"]
     search_fields = ["=id", "=participant__id"]
@@ -242,7 +246,8 @@ class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CustomerEvent, site=admin_site)
-class CustomerEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CustomerEventAdmin(ClientScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    client_scope_path = "scheme__client"
     list_display = [
         "id",
         "type",
@@ -285,8 +290,10 @@ class TerminateForm(forms.Form):
 
 
 @admin.register(Participant, site=admin_site)
-class ParticipantAdmin(AuditedModelAdmin):
+class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
     """A participant with wallet, lots and history; terminating goes through the service."""
+
+    client_scope_path = "scheme__client"
 
     list_display = ["id", "customer", "scheme", "status", "signed_up_at", "balance"]
     list_filter = ["status", "scheme", "termination_reason"]
@@ -444,7 +451,7 @@ class ParticipantAdmin(AuditedModelAdmin):
     def terminate_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         if not request.user.has_perm("rewards.terminate_participant"):
             raise PermissionDenied
-        participant = get_object_or_404(Participant, pk=object_id)
+        participant = get_object_or_404(self.get_queryset(request), pk=object_id)
         form = TerminateForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             replaced_by = None

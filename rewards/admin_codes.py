@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_site import admin_site
+from crm.admin_site import ClientScopedAdminMixin, admin_site
 from rewards.codes import display
 from rewards.models import Code, CodeBatch, Draw, DrawEntry, DrawResult, Prize, Scheme
 from rewards.services.codes import (
@@ -158,8 +158,10 @@ class CodeBatchGenerateForm(forms.ModelForm):
 
 
 @admin.register(CodeBatch, site=admin_site)
-class CodeBatchAdmin(ServiceAddAdmin):
+class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
     """Generate a batch (add), follow its run, export it for printing, verify its prizes."""
+
+    client_scope_path = "scheme__client"
 
     form = CodeBatchGenerateForm
     list_display = [
@@ -316,9 +318,11 @@ class VoidCodesForm(ActionForm):
 
 
 @admin.register(Code, site=admin_site)
-class CodeAdmin(admin.ModelAdmin):
+class CodeAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
     """Codes are looked up, never edited. Search takes a code as typed: any case, spaces or
     dashes, or the start of a code."""
+
+    client_scope_path = "scheme__client"
 
     list_display = [
         "code",
@@ -445,9 +449,11 @@ class DrawResultInline(admin.TabularInline):
 
 
 @admin.register(Draw, site=admin_site)
-class DrawAdmin(ServiceAddAdmin):
+class DrawAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
     """Schedule a draw (add: the seed's hash is published at once), run it after entries
     close, see results and verify. The seed is shown only once the draw has run."""
+
+    client_scope_path = "scheme__client"
 
     form = DrawScheduleForm
     list_display = [
@@ -553,7 +559,8 @@ class DrawAdmin(ServiceAddAdmin):
 
 
 @admin.register(DrawEntry, site=admin_site)
-class DrawEntryAdmin(admin.ModelAdmin):
+class DrawEntryAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
+    client_scope_path = "draw__scheme__client"
     list_display = ["id", "draw", "kind", "customer", "code", "customer_event", "created_at"]
     list_filter = ["kind", "draw"]
     list_select_related = ["draw__prize", "customer", "code", "customer_event"]
@@ -579,7 +586,8 @@ class DrawEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(DrawResult, site=admin_site)
-class DrawResultAdmin(admin.ModelAdmin):
+class DrawResultAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
+    client_scope_path = "draw__scheme__client"
     list_display = [
         "draw",
         "position",

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from claims.models import Claim
-from crm.admin_site import AuditedModelAdmin, admin_site
+from crm.admin_site import AuditedModelAdmin, ClientScopedAdminMixin, admin_site
 from verification.errors import VerificationError
 from verification.models import (
     CampaignReviewSettings,
@@ -61,7 +61,8 @@ class ReadOnlyAdmin(AuditedModelAdmin):
 
 
 @admin.register(Proposal, site=admin_site)
-class ProposalAdmin(ReadOnlyAdmin):
+class ProposalAdmin(ClientScopedAdminMixin, ReadOnlyAdmin):
+    client_scope_path = "claim__scheme__client"
     list_display = ("claim", "outcome", "maker", "status", "created_at")
     list_filter = ("status", "outcome")
     list_select_related = ("claim", "maker")
@@ -87,7 +88,8 @@ class ProposalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CheckerDecision, site=admin_site)
-class CheckerDecisionAdmin(ReadOnlyAdmin):
+class CheckerDecisionAdmin(ClientScopedAdminMixin, ReadOnlyAdmin):
+    client_scope_path = "claim__scheme__client"
     list_display = ("claim", "decision", "result", "maker", "checker", "path", "decided_at")
     list_filter = ("decision", "result", "path")
     list_select_related = ("claim", "maker", "checker")

@@ -632,9 +632,12 @@ def claim_mark_returned(*, claim: Claim, actor: Any, note: str = "") -> Claim:
     )
 
 
-def claim_deliver(*, claim: Claim, actor: Any, note: str = "") -> Claim:
+def claim_deliver(*, claim: Claim, actor: Any, note: str = "", voucher_code: str = "") -> Claim:
     """The prize reached the customer: dispatched -> delivered, or released -> delivered
-    for a prize that is not posted (a voucher code, points, cashback)."""
+    for a prize that is not posted (a voucher code, points, cashback).
+
+    ``voucher_code``: the code issued for a voucher prize (by verification's fulfilment); it
+    goes to the customer in ``claim.delivered`` as ``claim.voucher_code``."""
     from rewards.models import Prize
 
     def check(locked: Claim, context: _Context) -> None:
@@ -649,6 +652,8 @@ def claim_deliver(*, claim: Claim, actor: Any, note: str = "") -> Claim:
         if shipment is not None:
             shipment.delivered_at = now
             shipment.save(update_fields=["delivered_at"])
+        if voucher_code:
+            context.event_extra = {"voucher_code": voucher_code}
         return []
 
     return _move(

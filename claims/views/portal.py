@@ -27,6 +27,7 @@ from claims.selectors import (
     claim_customer_timeline,
     claim_document_get_for_customer,
     claim_get_for_customer,
+    claim_voucher_code,
     claims_for_customer,
     draw_wins_to_claim,
 )
@@ -364,6 +365,8 @@ def claim_status(request: HttpRequest, number: str) -> HttpResponse:
         "is_open_draft": claim.status == ClaimStatus.DRAFT and not claim.is_past_deadline,
         "is_waiting_for_documents": claim.status == ClaimStatus.RESUBMISSION_REQUESTED
         and not claim.is_past_deadline,
+        # Only here, behind _customer_claim: the code is shown to the claim's owner alone.
+        "voucher_code": claim_voucher_code(claim),
     }
     return render(request, "claims/claim_status.html", context)
 

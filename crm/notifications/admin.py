@@ -11,7 +11,7 @@ from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_site import AuditedModelAdmin, admin_site
+from crm.admin_site import AuditedModelAdmin, ClientScopedAdminMixin, admin_site
 from crm.models import FailedMessage, MessageTemplate, OutboundMessage
 from crm.notifications.rendering import render_message, sample_context
 from crm.notifications.services import MessageActionError, message_resend, message_retry
@@ -73,8 +73,11 @@ def _customer_link(message: OutboundMessage) -> str:
 
 
 @admin.register(OutboundMessage, site=admin_site)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
     """Every message, read-only: status changes come from sending and the providers."""
+
+    # Staff tied to a client see messages to that client's customers only.
+    client_scope_path = "customer"
 
     list_display = [
         "created_at",

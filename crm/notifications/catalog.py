@@ -140,7 +140,13 @@ EVENTS: dict[str, EventSpec] = {
         },
         description="claim also has: carrier, tracking_number, tracking_url (the carrier's)",
     ),
-    Event.CLAIM_DELIVERED: EventSpec({"claim": {**_CLAIM, "status": "delivered"}}),
+    Event.CLAIM_DELIVERED: EventSpec(
+        {"claim": {**_CLAIM, "status": "delivered", "voucher_code": "K7QM-2XPA-9RTB-C4WN"}},
+        description=(
+            "claim also has: voucher_code (optional: the code issued for a voucher or "
+            "e-voucher prize; empty for other prizes)"
+        ),
+    ),
     Event.WALLET_AWARDED: EventSpec(
         {
             "wallet": _WALLET,

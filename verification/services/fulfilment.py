@@ -281,6 +281,17 @@ def parcel_deliver(*, claim: Claim, actor: Any) -> Claim:
 # -- vouchers, points and cashback ----------------------------------------------------------
 
 
+def claim_issued_voucher_code(claim: Claim) -> str:
+    """The voucher code issued for ``claim`` at fulfilment, or "". Registered with claims
+    (``claim_voucher_code_reader_set``) so the portal can show it to the claim's owner."""
+    code = (
+        FulfilmentItem.objects.filter(claim_id=claim.pk, issued_at__isnull=False)
+        .values_list("voucher_code", flat=True)
+        .first()
+    )
+    return code or ""
+
+
 def _new_voucher_code() -> str:
     raw = "".join(secrets.choice(_VOUCHER_ALPHABET) for _ in range(16))
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
@@ -389,5 +400,9 @@ def fulfilment_item_complete(*, item: FulfilmentItem, actor: Any) -> FulfilmentI
                 },
             )
         if locked_claim.status == ClaimStatus.RELEASED:
-            _moved(lambda: claim_deliver(claim=locked_claim, actor=actor))
+            _moved(
+                lambda: claim_deliver(
+                    claim=locked_claim, actor=actor, voucher_code=locked.voucher_code
+                )
+            )
     return locked
