@@ -78,6 +78,12 @@ SCHEDULE = [
         description="Sends again messages whose send task was lost.",
         every_minutes=5,
     ),
+    Entry(
+        name="crm: redeliver domain events",
+        task="crm.tasks.domain_events_redeliver",
+        description="Delivers domain events still undelivered a minute after their commit.",
+        every_minutes=1,
+    ),
 ]
 
 

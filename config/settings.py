@@ -218,6 +218,11 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
 NOTIFICATION_RETRY_MAX_SECONDS = env.int("NOTIFICATION_RETRY_MAX_SECONDS", default=3600)
 NOTIFICATION_PROVIDER_TIMEOUT_SECONDS = env.int("NOTIFICATION_PROVIDER_TIMEOUT_SECONDS", default=15)
+# Domain events (crm/events.py): an event still undelivered this long after it was published
+# (or last tried) is delivered again by crm.tasks.domain_events_redeliver, up to this many
+# attempts in all; then it stays failed in the admin.
+DOMAIN_EVENT_REDELIVER_AFTER_SECONDS = env.int("DOMAIN_EVENT_REDELIVER_AFTER_SECONDS", default=60)
+DOMAIN_EVENT_MAX_ATTEMPTS = env.int("DOMAIN_EVENT_MAX_ATTEMPTS", default=5)
 # A message still "sending" after this long lost its worker mid-send: it is marked failed
 # (outcome unknown) instead of being sent again. Must exceed the send task's time limit.
 NOTIFICATION_SENDING_STALE_SECONDS = env.int("NOTIFICATION_SENDING_STALE_SECONDS", default=180)

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.notifications.catalog import Channel, Event, Purpose
@@ -645,3 +646,44 @@ class CustomerImportError(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
+
+
+# The transactional outbox of crm.events: one row per published domain event, written in the
+# publisher's transaction (docs/ARCHITECTURE.md, "Domain events").
+
+
+class DomainEvent(models.Model):
+    """A published domain event, kept until every subscriber has had it.
+
+    Inserted by ``crm.events.publish`` in the publisher's transaction, so it commits or rolls
+    back with the change. Delivered after commit; an event still undelivered later (the
+    process died in between, or a subscriber failed) is delivered again by
+    ``crm.tasks.domain_events_redeliver`` until ``DOMAIN_EVENT_MAX_ATTEMPTS``, after which it
+    stays here, failed, for the admin.
+    """
+
+    name = models.CharField(_("event"), max_length=64)
+    payload = models.JSONField(_("payload"), default=dict)
+    # The subscribers (module.qualname) that have had the event: a retry skips them.
+    delivered_to = models.JSONField(_("delivered to"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("domain event")
+        verbose_name_plural = _("domain events")
+        permissions = [("retry_domainevent", _("Can retry undelivered domain events"))]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="domain_event_undelivered_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"

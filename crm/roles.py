@@ -184,6 +184,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "rewards.view_customerevent",
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
+        # The outbox of domain events: see what failed to be delivered, try it again.
+        "crm.view_domainevent",
+        "crm.retry_domainevent",
         # Claims: configure what each campaign asks of its winners; read the claims.
         "claims.view_claimrequirements",
         "claims.add_claimrequirements",

@@ -1,8 +1,9 @@
 """Celery tasks of crm (queue ``notifications``): thin wrappers that load by id and call a
-service. Both are safe to run twice."""
+service. All are safe to run twice."""
 
 from celery import shared_task
 
+from crm.events import domain_events_redeliver
 from crm.notifications.services import message_send, messages_requeue_stalled
 
 # Well under NOTIFICATION_SENDING_STALE_SECONDS, so a message found "sending" for longer
@@ -32,3 +33,8 @@ def message_send_task(self, message_id: int) -> str:  # type: ignore[no-untyped-
 @shared_task(name="crm.tasks.messages_requeue_stalled", soft_time_limit=120, time_limit=150)
 def messages_requeue_stalled_task() -> int:
     return messages_requeue_stalled()
+
+
+@shared_task(name="crm.tasks.domain_events_redeliver", soft_time_limit=120, time_limit=150)
+def domain_events_redeliver_task() -> int:
+    return domain_events_redeliver()
