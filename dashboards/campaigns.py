@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from claims.models import Claim, ClaimStatus
 from crm.models import ChannelPartner
@@ -58,14 +59,14 @@ DISPATCHED = (ClaimStatus.DISPATCHED, ClaimStatus.RETURNED, ClaimStatus.DELIVERE
 
 # (key, label, the step it converts from)
 FUNNEL_STEPS: tuple[tuple[str, str, str | None], ...] = (
-    ("codes_issued", "Codes issued", None),
-    ("codes_entered", "Codes entered", "codes_issued"),
-    ("submitted", "Claims submitted", "codes_entered"),
-    ("in_review", "In review", "submitted"),
-    ("approved", "Approved", "submitted"),
-    ("rejected", "Rejected", "submitted"),
-    ("dispatched", "Dispatched", "approved"),
-    ("delivered", "Delivered", "dispatched"),
+    ("codes_issued", gettext_noop("Codes issued"), None),
+    ("codes_entered", gettext_noop("Codes entered"), "codes_issued"),
+    ("submitted", gettext_noop("Claims submitted"), "codes_entered"),
+    ("in_review", gettext_noop("In review"), "submitted"),
+    ("approved", gettext_noop("Approved"), "submitted"),
+    ("rejected", gettext_noop("Rejected"), "submitted"),
+    ("dispatched", gettext_noop("Dispatched"), "approved"),
+    ("delivered", gettext_noop("Delivered"), "dispatched"),
 )
 
 

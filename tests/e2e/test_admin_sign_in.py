@@ -6,7 +6,7 @@ from django.test import override_settings
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from crm.management.commands.seed_demo import DEMO_PASSWORD
+from dashboards.management.commands.seed_demo import DEMO_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

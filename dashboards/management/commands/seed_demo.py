@@ -1,6 +1,8 @@
 """Demo data for a local run: a client with two channel partners, an instant-win campaign
 with prizes and 1,000 printed codes (some winning), a lucky-draw campaign with codes and a
-scheduled draw, a loyalty scheme, a few customers and one user per role.
+scheduled draw, a loyalty scheme with two shops, two offers and eight weeks of purchases, a
+few customers and one user per role. It lives in dashboards, the top app, because it writes
+through every app's services (lower apps never import higher ones).
 
 Idempotent (run it as often as you like: everything is found by its code and brought back to
 the demo state) and refused outside DEBUG / embedded mode, since it creates users with known
@@ -18,9 +20,22 @@ from django.utils import timezone
 from crm.models import ChannelPartner, Client, Customer, StaffProfile
 from crm.roles import Role
 from rewards.codes import display
-from rewards.models import Code, CodeBatch, Draw, Prize, Scheme
+from rewards.models import (
+    Code,
+    CodeBatch,
+    Draw,
+    Merchant,
+    Offer,
+    Participant,
+    Prize,
+    Scheme,
+    SchemeMerchant,
+)
 from rewards.services.codes import code_batch_generate
 from rewards.services.draws import draw_schedule
+from rewards.services.events import EventInput, event_submit
+from rewards.services.participants import participant_join
+from rewards.services.spends import spend_create
 
 DEMO_PASSWORD = "demo-campaigns-2026"  # noqa: S105 - demo only; the command refuses production
 
@@ -63,6 +78,7 @@ class Command(BaseCommand):
             self._lucky_draw(client)
             self._customers()
             self._users(client)
+            self._loyalty_activity()
         self._print_summary()
 
     def _client(self) -> Client:
@@ -125,6 +141,81 @@ class Command(BaseCommand):
                 "claim_deadline_at": None,
             },
         )
+
+    def _loyalty_activity(self) -> None:
+        """Two shops, two effective offers and eight weeks of purchases and a spend per member,
+        posted through the services the API uses: replays post nothing, so this stays
+        idempotent, and the operator board has real figures to show."""
+        scheme = Scheme.objects.get(code="snack-club")
+        shops = []
+        for code, name in (
+            ("snack-shop-north", "Snack Shop North"),
+            ("snack-shop-south", "Snack Shop South"),
+        ):
+            merchant, _ = Merchant.objects.get_or_create(code=code, defaults={"name": name})
+            SchemeMerchant.objects.get_or_create(scheme=scheme, merchant=merchant)
+            shops.append(merchant)
+        # Demo fixtures are made effective directly; real offers go through maker-checker.
+        for code, name, classification, rules in (
+            (
+                "ten-percent-back",
+                "10% back",
+                "purchase_amount",
+                {"award": {"type": "percentage", "basis_points": 1000}},
+            ),
+            (
+                "every-fifth-visit",
+                "Every 5th visit: 100 points",
+                "purchase_count",
+                {"award": {"type": "fixed", "amount_minor": 100}, "every_nth_purchase": 5},
+            ),
+        ):
+            Offer.objects.update_or_create(
+                scheme=scheme,
+                code=code,
+                defaults={
+                    "name": name,
+                    "classification": classification,
+                    "rules": rules,
+                    "status": Offer.Status.EFFECTIVE,
+                },
+            )
+        now = timezone.now()
+        # Purchases sit at noon of whole days and are keyed by their date, so a rerun posts
+        # the same events again (replays, nothing new) and a later day only adds new dates.
+        noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+        customers = Customer.objects.filter(
+            phone__in=[phone for _f, _l, phone, _e, _lang in DEMO_CUSTOMERS if phone]
+        ).order_by("pk")
+        for index, customer in enumerate(customers):
+            participant = Participant.objects.filter(scheme=scheme, customer=customer).first()
+            if participant is None:
+                participant = participant_join(
+                    scheme=scheme,
+                    customer=customer,
+                    actor="seed_demo",
+                    sign_up_merchant=shops[index % 2],
+                    signed_up_at=now - timedelta(days=60 - index),
+                )
+            for day in range(0, 56, 4 + index):
+                occurred_at = noon - timedelta(days=56 - day)
+                event_submit(
+                    event=EventInput(
+                        source="demo",
+                        external_id=f"demo-{customer.pk}-{occurred_at:%Y-%m-%d}",
+                        type="purchase",
+                        participant_id=participant.pk,
+                        occurred_at=occurred_at,
+                        merchant=shops[(index + day) % 2],
+                        total_minor=1500 + 250 * index,
+                    )
+                )
+            spend_create(
+                participant_id=participant.pk,
+                amount_minor=200,
+                merchant=shops[0],
+                idempotency_key=f"demo-spend-{customer.pk}",
+            )
 
     def _lucky_draw(self, client: Client) -> None:
         """A lucky-draw campaign with printed codes and a draw whose entries close in a week
