@@ -45,40 +45,30 @@ AGE_BUCKETS: list[tuple[str, Any, int, int | None]] = [
 ]
 
 
-def may_review(user: Any) -> bool:
+def _staff_with_any(user: Any, *permissions: str) -> bool:
+    """An active, signed-in staff member holding at least one of ``permissions``."""
     return bool(
         user.is_authenticated
         and user.is_active
         and is_staff_user(user)
-        and (user.has_perm(REVIEW) or user.has_perm(CHECK))
+        and any(user.has_perm(permission) for permission in permissions)
     )
+
+
+def may_review(user: Any) -> bool:
+    return _staff_with_any(user, REVIEW, CHECK)
 
 
 def may_fulfil(user: Any) -> bool:
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and is_staff_user(user)
-        and user.has_perm("claims.fulfil_claim")
-    )
+    return _staff_with_any(user, "claims.fulfil_claim")
 
 
 def may_search_audit(user: Any) -> bool:
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and is_staff_user(user)
-        and user.has_perm("verification.search_audit_trail")
-    )
+    return _staff_with_any(user, "verification.search_audit_trail")
 
 
 def may_view_metrics(user: Any) -> bool:
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and is_staff_user(user)
-        and user.has_perm("verification.view_queue_metrics")
-    )
+    return _staff_with_any(user, "verification.view_queue_metrics")
 
 
 # -- the queue -----------------------------------------------------------------------------
