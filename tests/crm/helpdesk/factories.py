@@ -18,15 +18,13 @@ from rewards.codes import ALPHABET, RANDOM_LENGTH, check_character
 from rewards.models import Code, CodeBatch, Journal, Participant, Prize, Scheme
 from rewards.services.ledger import NewLot, Posting, ledger_post, wallet_lock
 from rewards.services.participants import participant_join
+from tests.crm import factories as crm_factories
 from tests.crm.factories import ClientFactory, staff_user
 
 _numbers = itertools.count(1)
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Customer
-
+class CustomerFactory(crm_factories.CustomerFactory):
     first_name = "Greta"
     last_name = factory.Sequence(lambda n: f"Helpdesk{n}")
     phone = factory.Sequence(lambda n: f"+4673{n:07d}")
