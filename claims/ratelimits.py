@@ -54,13 +54,12 @@ def sign_in_verify_over_limit(request: Any, *, channel: str, destination: str) -
 
 @dataclass(frozen=True)
 class CustomerLimit:
-    """A limit per signed-in customer and per client IP; rates are settings with defaults."""
+    """A limit per signed-in customer and per client IP; the rates are named settings (read at
+    each request, so tests and operators can change them)."""
 
     group: str
     customer_setting: str
-    customer_default: str
     ip_setting: str
-    ip_default: str
 
     def is_over(self, request: Any, *, customer: Customer) -> bool:
         """Counts one attempt; True if the customer or the IP is over its rate."""
@@ -68,13 +67,13 @@ class CustomerLimit:
             request,
             group=self.group,
             key=_fixed_key(f"customer:{customer.pk}"),
-            rate=str(getattr(settings, self.customer_setting, self.customer_default)),
+            rate=str(getattr(settings, self.customer_setting)),
         )
         by_ip = _over(
             request,
             group=self.group,
             key="ip",
-            rate=str(getattr(settings, self.ip_setting, self.ip_default)),
+            rate=str(getattr(settings, self.ip_setting)),
         )
         return by_customer or by_ip
 
@@ -82,14 +81,10 @@ class CustomerLimit:
 CODE_ENTRY = CustomerLimit(
     group="portal-code-enter",
     customer_setting="CLAIM_CODE_ENTER_RATE_PER_CUSTOMER",
-    customer_default="20/h",
     ip_setting="CLAIM_CODE_ENTER_RATE_PER_IP",
-    ip_default="100/h",
 )
 DOCUMENT_UPLOAD = CustomerLimit(
     group="portal-document-upload",
     customer_setting="CLAIM_UPLOAD_RATE_PER_CUSTOMER",
-    customer_default="60/h",
     ip_setting="CLAIM_UPLOAD_RATE_PER_IP",
-    ip_default="300/h",
 )

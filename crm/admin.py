@@ -46,7 +46,8 @@ class StaffProfileAdmin(AuditedModelAdmin):
     list_display = ["user", "client", "channel_partner"]
     list_filter = ["client"]
     search_fields = ["user__username", "user__email"]
-    list_select_related = ["user", "client", "channel_partner"]
+    # ChannelPartner.__str__ names its client.
+    list_select_related = ["user", "client", "channel_partner__client"]
     autocomplete_fields = ["user"]
 
 

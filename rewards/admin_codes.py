@@ -157,6 +157,14 @@ class CodeBatchGenerateForm(forms.ModelForm):
         return data
 
 
+def _prize_names(batches: Any) -> dict[int, str]:
+    """Names of the prizes pre-assigned in ``batches``' prize plans, by prize id."""
+    ids = {int(key) for batch in batches for key in (batch.prize_plan or {})}
+    if not ids:
+        return {}
+    return dict(Prize.objects.filter(pk__in=ids).values_list("pk", "name"))
+
+
 @admin.register(CodeBatch, site=admin_site)
 class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
     """Generate a batch (add), follow its run, export it for printing, verify its prizes."""
@@ -190,6 +198,14 @@ class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
         "completed_at",
         "run",
     ]
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        # The prize names of the whole page in one query, not one per row.
+        changelist = super().get_changelist_instance(request)
+        names = _prize_names(changelist.result_list)
+        for batch in changelist.result_list:
+            batch._prize_names = names
+        return changelist
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         if obj is None:
@@ -232,11 +248,9 @@ class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
     def prize_plan_summary(self, batch: CodeBatch) -> str:
         if not batch.prize_plan:
             return "-"
-        names = dict(
-            Prize.objects.filter(pk__in=[int(key) for key in batch.prize_plan]).values_list(
-                "pk", "name"
-            )
-        )
+        names = getattr(batch, "_prize_names", None)
+        if names is None:
+            names = _prize_names([batch])
         return ", ".join(
             f"{names.get(int(prize_id), prize_id)}: {count:,}"
             for prize_id, count in batch.prize_plan.items()
@@ -523,7 +537,9 @@ class DrawAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
 
     @admin.display(description=_("entries"), ordering="entry_total")
     def entry_count(self, draw: Draw) -> int:
-        return getattr(draw, "entry_total", None) or draw.entries.count()
+        entry_total = getattr(draw, "entry_total", None)
+        # 0 is a valid annotation: only count when the queryset was not annotated.
+        return entry_total if entry_total is not None else draw.entries.count()
 
     @admin.action(description=_("Run the selected draws now (entries must have closed)"))
     def run_now(self, request: HttpRequest, queryset: QuerySet[Draw]) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_site import admin_site
+from crm.admin_site import ClientScopedAdminMixin, admin_site
 from crm.audit import audit_record
 from rewards.models import Offer, Run, Scheme, SettlementLine, SettlementPeriod
 from rewards.services.errors import RewardsError
@@ -242,8 +242,11 @@ class SettlementLineInline(admin.TabularInline):
 
 
 @admin.register(SettlementPeriod, site=admin_site)
-class SettlementPeriodAdmin(admin.ModelAdmin):
-    """Periods are settled by settlement runs (start one from the runs page)."""
+class SettlementPeriodAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
+    """Periods are settled by settlement runs (start one from the runs page). Staff tied to
+    a client see (and export) only that client's schemes' periods."""
+
+    client_scope_path = "scheme__client"
 
     list_display = ["scheme", "starts_at", "ends_at", "settled_at", "run"]
     list_filter = ["scheme"]

@@ -32,7 +32,8 @@ class ChecklistItemInline(admin.TabularInline):
 @admin.register(CampaignReviewSettings, site=admin_site)
 class CampaignReviewSettingsAdmin(AuditedModelAdmin):
     list_display = ("scheme", "sla_hours", "channel_partner", "wallet_scheme")
-    list_select_related = ("scheme", "channel_partner", "wallet_scheme")
+    # ChannelPartner.__str__ names its client.
+    list_select_related = ("scheme", "channel_partner__client", "wallet_scheme")
     search_fields = ("scheme__name", "scheme__code")
     inlines = (ChecklistItemInline,)
     fieldsets = (

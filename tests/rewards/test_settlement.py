@@ -247,3 +247,37 @@ def test_finance_exports_the_lines_as_csv(client, settings, october):
     assert AuditEvent.objects.filter(action="settlement.export").count() == 1
     page = client.get(reverse("admin:rewards_settlementperiod_change", args=[period.pk]))
     assert page.status_code == 200
+
+
+def test_client_staff_cannot_see_or_export_another_clients_settlement(client, settings, october):
+    from django.contrib.auth.models import Permission
+
+    from crm.models import AuditEvent
+    from tests.crm.factories import ClientFactory, StaffProfileFactory, UserFactory
+
+    scheme, *_merchants = october
+    with time_machine.travel(datetime(2026, 11, 15, tzinfo=UTC), tick=False):
+        period, _created = settlement_period_settle(
+            scheme=scheme, starts_at=OCTOBER_STARTS, ends_at=OCTOBER_ENDS
+        )
+    settings.STAFF_OTP_REQUIRED = False
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="rewards", codename="view_settlementperiod")
+    )
+    StaffProfileFactory(user=user, client=ClientFactory())
+    client.force_login(user)
+
+    page = client.get(reverse("admin:rewards_settlementperiod_change", args=[period.pk]))
+    assert page.status_code == 404
+    listing = client.get(reverse("admin:rewards_settlementperiod_changelist"))
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].result_list) == []
+    response = client.post(
+        reverse("admin:rewards_settlementperiod_changelist"),
+        {"action": "export_csv", "_selected_action": [period.pk]},
+    )
+    # The action runs on the scoped selection only: another client's period is not in it.
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[1:] == []
+    assert AuditEvent.objects.get(action="settlement.export").after == {"periods": []}
