@@ -261,6 +261,9 @@ CLAMD_HOST = env.str("CLAMD_HOST", default="")
 CLAMD_PORT = env.int("CLAMD_PORT", default=3310)
 CLAMD_TIMEOUT_SECONDS = env.float("CLAMD_TIMEOUT_SECONDS", default=30.0)
 
+# Review queue: how long a verifier's hold on a claim lasts before another may take it.
+VERIFICATION_LOCK_MINUTES = env.int("VERIFICATION_LOCK_MINUTES", default=30)
+
 # Customer import (crm/imports): files above the inline limit run as a Celery task.
 CRM_IMPORT_INLINE_MAX_BYTES = env.int("CRM_IMPORT_INLINE_MAX_BYTES", default=256 * 1024)
 CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)

@@ -46,7 +46,7 @@ CHECK = "claims.check_claim"
 
 
 def lock_minutes() -> int:
-    return int(getattr(settings, "VERIFICATION_LOCK_MINUTES", 30))
+    return int(settings.VERIFICATION_LOCK_MINUTES)
 
 
 def _may(user: Any, *permissions: str) -> bool:
