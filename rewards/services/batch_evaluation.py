@@ -50,6 +50,7 @@ from rewards.evaluation import (
     parse_offer_rules,
 )
 from rewards.models import SYSTEM_ACCOUNT_KINDS, Participant
+from rewards.services.events import processed_event_response
 from rewards.services.ledger import LockedWallet
 
 # ---------------------------------------------------------------------------- public
@@ -445,26 +446,15 @@ class _Chunk:
                 balance += issued - instant
                 state.balance_minor = balance
                 state.awarded = True
-            codes = self.offer_codes
             self._respond(
                 event.id,
-                {
-                    "id": event.id,
-                    "status": "processed",
-                    "awards": [
-                        {
-                            "offer": line.offer_id,
-                            "offer_code": codes.get(line.offer_id, ""),
-                            "amount_minor": line.amount_minor,
-                            "available_from": _iso(line.available_from),
-                            "expires_at": _iso(line.expires_at),
-                            "spend_method": line.spend_method,
-                        }
-                        for line in lines
-                    ],
-                    "instant_discount_minor": instant,
-                    "balance_minor": balance,
-                },
+                processed_event_response(
+                    event_id=event.id,
+                    lines=lines,
+                    offer_codes=self.offer_codes,
+                    instant=instant,
+                    balance=balance,
+                ),
             )
 
     def _respond(self, event_id: int, response: Mapping[str, Any]) -> None:
@@ -730,7 +720,3 @@ def _next_ids(cursor: Any, table: str, count: int) -> list[int]:
         [table, count],
     )
     return [row[0] for row in cursor.fetchall()]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -644,13 +644,27 @@ def _award(
         balance, instant = _post_awards(event=event, event_id=event_id, wallet=wallet, lines=lines)
         if wallet.referred_by_id is not None:
             _raise_referral(wallet)
+    return processed_event_response(
+        event_id=event_id, lines=lines, offer_codes=codes, instant=instant, balance=balance
+    )
+
+
+def processed_event_response(
+    *,
+    event_id: int,
+    lines: Sequence[AwardLine],
+    offer_codes: Mapping[int, str],
+    instant: int,
+    balance: int,
+) -> dict[str, Any]:
+    """The answer to a processed event, the same from the interactive and the batch path."""
     return {
         "id": event_id,
         "status": "processed",
         "awards": [
             {
                 "offer": line.offer_id,
-                "offer_code": codes.get(line.offer_id, ""),
+                "offer_code": offer_codes.get(line.offer_id, ""),
                 "amount_minor": line.amount_minor,
                 "available_from": _iso(line.available_from),
                 "expires_at": _iso(line.expires_at),
