@@ -87,16 +87,22 @@ class LoyaltyBoardSectionView(APIView):
         scope: Scope = request.scope  # type: ignore[attr-defined]
         form = BoardFilterForm(with_default_months(request.query_params), scope=scope)
         if not form.is_valid():
-            errors = {
-                field: [error["message"] for error in field_errors]
-                for field, field_errors in form.errors.get_json_data().items()
-            }
-            return Response(
-                {"detail": "The filters are not valid.", "errors": errors},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return _filters_refused(form)
         board = loyalty_board(scope=scope, filters=form.filters())
         return Response(self.serializer_class(board).data)
+
+
+def _filters_refused(form: Any) -> Response:
+    """400 with the project's error shape ({code, message}) plus each field's messages."""
+    errors = {
+        field: [error["message"] for error in field_errors]
+        for field, field_errors in form.errors.get_json_data().items()
+    }
+    message = "The filters are not valid."
+    return Response(
+        {"code": "invalid_filters", "message": message, "detail": message, "errors": errors},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
 
 
 def _section(serializer: type[serializers.Serializer], summary: str) -> type[APIView]:
@@ -196,14 +202,7 @@ class CampaignSectionView(APIView):
             with_default_dates(request.query_params), scope=scope, campaign=campaign
         )
         if not form.is_valid():
-            errors = {
-                field: [error["message"] for error in field_errors]
-                for field, field_errors in form.errors.get_json_data().items()
-            }
-            return Response(
-                {"detail": "The filters are not valid.", "errors": errors},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return _filters_refused(form)
         board = campaign_dashboard(scope=scope, campaign=campaign, filters=form.campaign_filters())
         return Response(self.serializer_class(board).data)
 

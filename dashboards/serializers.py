@@ -142,7 +142,9 @@ class LoyaltyBoardSerializer(
 
 
 class FilterErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    detail = serializers.CharField(help_text="The same as message (kept for early clients).")
     errors = serializers.DictField(  # type: ignore[assignment]  # a field, not .errors
         child=serializers.ListField(child=serializers.CharField())
     )
