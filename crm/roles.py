@@ -57,6 +57,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "crm.view_customermerge",
         # Rewards: everything about a participant's wallet, read only (never change balances).
         "rewards.view_participant",
+        # A replacement loyalty card is helpdesk work; identifiers never touch a balance.
+        "rewards.view_participantidentifier",
+        "rewards.add_participantidentifier",
         "rewards.view_account",
         "rewards.view_journal",
         "rewards.view_entry",
@@ -93,9 +96,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Dashboards (docs/DASHBOARDS.md): their client's schemes only (dashboards.scoping).
         "dashboards.view_dashboard",
         "dashboards.view_loyalty_board",
+        "dashboards.export_report",
     ],
     # A partner sees only its own rows; the loyalty board has no partner dimension.
-    Role.CHANNEL_PARTNER: [*_VIEW_CAMPAIGNS, "dashboards.view_dashboard"],
+    Role.CHANNEL_PARTNER: [
+        *_VIEW_CAMPAIGNS,
+        "dashboards.view_dashboard",
+        "dashboards.export_report",
+    ],
     Role.OPERATOR: [
         # Codes and draws for instant-win and lucky-draw campaigns.
         "rewards.view_codebatch",
@@ -177,6 +185,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "rewards.view_participant",
         "rewards.change_participant",
         "rewards.terminate_participant",
+        "rewards.view_participantidentifier",
+        "rewards.add_participantidentifier",
         "rewards.view_account",
         "rewards.view_journal",
         "rewards.view_entry",
@@ -212,6 +222,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Dashboards: the operator board over every client.
         "dashboards.view_dashboard",
         "dashboards.view_loyalty_board",
+        "dashboards.export_report",
     ],
 }
 

@@ -35,6 +35,7 @@ from rewards.models import (
     OfferTemplate,
     OfferType,
     Participant,
+    ParticipantIdentifier,
     Prize,
     Product,
     ProductCategory,
@@ -49,7 +50,7 @@ from rewards.services.offers import (
     offer_activation_propose,
     offer_deactivate,
 )
-from rewards.services.participants import participant_terminate
+from rewards.services.participants import participant_identifier_add, participant_terminate
 
 
 class ReadOnlyAdminMixin:
@@ -279,13 +280,37 @@ class WalletJournalInline(ReadOnlyInline):
     verbose_name_plural = _("transactions")
 
 
+class IdentifierInline(ReadOnlyInline):
+    model = ParticipantIdentifier
+    fields = ["kind", "value", "created_at"]
+    readonly_fields = tuple(fields)
+    show_change_link = False
+    verbose_name_plural = _("identifiers (cards, app ids)")
+
+
 class TerminateForm(forms.Form):
-    reason = forms.ChoiceField(choices=Participant.TerminationReason.choices)
+    reason = forms.ChoiceField(label=_("reason"), choices=Participant.TerminationReason.choices)
     replaced_by = forms.IntegerField(
-        required=False, help_text=_("For a duplicate: the id of the participant that stays.")
+        label=_("replaced by"),
+        required=False,
+        help_text=_("For a duplicate: the id of the participant that stays."),
     )
     transfer_balance = forms.BooleanField(
-        required=False, help_text=_("For a duplicate: move what is left to the survivor.")
+        label=_("transfer the balance"),
+        required=False,
+        help_text=_("For a duplicate: move what is left to the survivor."),
+    )
+    transfer_identifiers = forms.BooleanField(
+        label=_("transfer the identifiers"),
+        required=False,
+        help_text=_("For a duplicate: its cards and app ids will name the survivor."),
+    )
+
+
+class IdentifierAddForm(forms.Form):
+    kind = forms.ChoiceField(label=_("kind"), choices=ParticipantIdentifier.Kind.choices)
+    value = forms.CharField(
+        label=_("value"), max_length=100, help_text=_("The card number or id, as scanned.")
     )
 
 
@@ -364,7 +389,7 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
     ]
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
-        return [WalletJournalInline] if obj is not None else []
+        return [IdentifierInline, WalletJournalInline] if obj is not None else []
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Joining opens a wallet and raises the sign-up event: the API or the portal do it.
@@ -445,6 +470,11 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
                 self.admin_site.admin_view(self.terminate_view),
                 name="rewards_participant_terminate",
             ),
+            path(
+                "<int:object_id>/identifiers/add/",
+                self.admin_site.admin_view(self.identifier_add_view),
+                name="rewards_participant_identifier_add",
+            ),
             *super().get_urls(),
         ]
 
@@ -469,6 +499,7 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
                         actor=request.user,
                         replaced_by=replaced_by,
                         transfer_balance=form.cleaned_data["transfer_balance"],
+                        transfer_identifiers=form.cleaned_data["transfer_identifiers"],
                     )
                 except RewardsError as error:
                     form.add_error(None, error.message)
@@ -480,11 +511,42 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": _("Terminate %(participant)s") % {"participant": participant},
+            "action": _("Terminate"),
             "participant": participant,
             "form": form,
             "opts": self.model._meta,
         }
-        return TemplateResponse(request, "admin/rewards/participant/terminate.html", context)
+        return TemplateResponse(request, "admin/rewards/participant/action.html", context)
+
+    def identifier_add_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        if not request.user.has_perm("rewards.add_participantidentifier"):
+            raise PermissionDenied
+        participant = get_object_or_404(self.get_queryset(request), pk=object_id)
+        form = IdentifierAddForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                participant_identifier_add(
+                    participant=participant,
+                    kind=form.cleaned_data["kind"],
+                    value=form.cleaned_data["value"],
+                    actor=request.user,
+                )
+            except RewardsError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, _("Identifier added."), messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:rewards_participant_change", args=[participant.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add an identifier to %(participant)s") % {"participant": participant},
+            "action": _("Add identifier"),
+            "participant": participant,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/rewards/participant/action.html", context)
 
     def change_view(
         self,
@@ -497,6 +559,10 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
         if request.user.has_perm("rewards.terminate_participant"):
             extra_context["terminate_url"] = reverse(
                 "admin:rewards_participant_terminate", args=[object_id]
+            )
+        if request.user.has_perm("rewards.add_participantidentifier"):
+            extra_context["identifier_add_url"] = reverse(
+                "admin:rewards_participant_identifier_add", args=[object_id]
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

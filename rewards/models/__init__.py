@@ -23,7 +23,7 @@ from rewards.models.offers import (
     OfferTemplate,
     OfferType,
 )
-from rewards.models.participants import Participant
+from rewards.models.participants import Participant, ParticipantIdentifier
 from rewards.models.runs import Run
 from rewards.models.settlement import SettlementLine, SettlementPeriod
 
@@ -49,6 +49,7 @@ __all__ = [
     "OfferTemplate",
     "OfferType",
     "Participant",
+    "ParticipantIdentifier",
     "Prize",
     "Product",
     "ProductCategory",

@@ -143,3 +143,43 @@ class Participant(models.Model):
         if self.name_day_month is None or self.name_day_day is None:
             return None
         return (self.name_day_month, self.name_day_day)
+
+
+class ParticipantIdentifier(models.Model):
+    """A token by which other systems recognise a participant: a loyalty card's number, a
+    mobile app's member id, an id in a partner's system. Unique per scheme and kind, so a
+    scanned card names exactly one participant; terminating a duplicate can move its
+    identifiers to the participant that stays. Writes go through
+    rewards.services.participants."""
+
+    class Kind(models.TextChoices):
+        CARD = "card", _("Loyalty card")
+        APP = "app", _("Mobile app")
+        EXTERNAL = "external", _("External system")
+
+    scheme = models.ForeignKey(
+        Scheme, on_delete=models.PROTECT, related_name="+", verbose_name=_("scheme")
+    )
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.PROTECT,
+        related_name="identifiers",
+        verbose_name=_("participant"),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    value = models.CharField(_("value"), max_length=100)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        verbose_name = _("participant identifier")
+        verbose_name_plural = _("participant identifiers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scheme", "kind", "value"], name="identifier_once_per_scheme"
+            ),
+            models.CheckConstraint(condition=~models.Q(value=""), name="identifier_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value}"

@@ -48,3 +48,7 @@ class InvalidTransition(RewardsError):
 
 class MakerCheckerViolation(RewardsError):
     code = "maker_checker"
+
+
+class IdentifierTaken(RewardsError):
+    code = "identifier_taken"

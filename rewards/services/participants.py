@@ -11,9 +11,17 @@ from django.utils import timezone
 
 from crm.audit import audit_record, model_snapshot
 from crm.models import Customer
-from rewards.models import Account, Journal, Merchant, Participant, Scheme
+from rewards.models import (
+    Account,
+    Journal,
+    Merchant,
+    Participant,
+    ParticipantIdentifier,
+    Scheme,
+)
 from rewards.services.errors import (
     AlreadyParticipant,
+    IdentifierTaken,
     InvalidRequest,
     InvalidTransition,
     ParticipantNotEffective,
@@ -98,9 +106,11 @@ def participant_join(
     name_day: tuple[int, int] | None = None,
     segments: list[str] | None = None,
     signed_up_at: datetime | None = None,
+    identifiers: list[tuple[str, str]] | None = None,
 ) -> Participant:
-    """Makes ``customer`` a participant of ``scheme`` with an empty wallet, then raises the
-    sign-up event (which sign-up offers reward). Refuses a second participation."""
+    """Makes ``customer`` a participant of ``scheme`` with an empty wallet and the given
+    ``(kind, value)`` identifiers, then raises the sign-up event (which sign-up offers
+    reward). Refuses a second participation and an identifier another participant holds."""
     if scheme.kind != Scheme.Kind.LOYALTY:
         raise InvalidRequest("Only loyalty schemes have participants.")
     reference_code = reference_code.strip()
@@ -145,6 +155,8 @@ def participant_join(
         Account.objects.create(
             scheme=scheme, kind=Account.Kind.WALLET, participant=participant, balance_minor=0
         )
+        for kind, value in identifiers or []:
+            _identifier_insert(participant=participant, kind=kind, value=value)
         audit_record(
             action="participant.join",
             actor=actor,
@@ -161,6 +173,42 @@ def participant_join(
     return participant
 
 
+def participant_identifier_add(
+    *, participant: Participant, kind: str, value: str, actor: Any
+) -> ParticipantIdentifier:
+    """Gives an effective participant another identifier (a card, an app id, ...). Refuses
+    one that any participant of the scheme already holds."""
+    with transaction.atomic():
+        current = participant_lock(participant_id=participant.pk)
+        if not current.is_effective:
+            raise ParticipantNotEffective("This participant is terminated.")
+        identifier = _identifier_insert(participant=current, kind=kind, value=value)
+        audit_record(
+            action="participant.identifier_add",
+            actor=actor,
+            target=current,
+            after={"kind": identifier.kind, "value": identifier.value},
+        )
+    return identifier
+
+
+def _identifier_insert(*, participant: Participant, kind: str, value: str) -> ParticipantIdentifier:
+    value = value.strip()
+    if kind not in ParticipantIdentifier.Kind.values:
+        raise InvalidRequest(f"Unknown identifier kind {kind!r}.")
+    if not value or len(value) > 100:
+        raise InvalidRequest("An identifier is 1 to 100 characters long.")
+    try:
+        with transaction.atomic():
+            return ParticipantIdentifier.objects.create(
+                scheme_id=participant.scheme_id, participant=participant, kind=kind, value=value
+            )
+    except IntegrityError as error:
+        raise IdentifierTaken(
+            f"The {kind} identifier {value!r} belongs to another participant of this scheme."
+        ) from error
+
+
 def participant_lock(*, participant_id: int) -> Participant:
     return Participant.objects.select_for_update().get(pk=participant_id)
 
@@ -172,19 +220,21 @@ def participant_terminate(
     actor: Any,
     replaced_by: Participant | None = None,
     transfer_balance: bool = False,
+    transfer_identifiers: bool = False,
 ) -> Participant:
     """Terminates an effective participant with a reason from the fixed list.
 
     A duplicate names the surviving participant of the same scheme; with
     ``transfer_balance`` what is left of every lot moves to the survivor's wallet in one
     journal, keeping each lot's availability and expiry. A negative balance is not moved.
+    With ``transfer_identifiers`` its cards and other identifiers now name the survivor.
     """
     if reason not in Participant.TerminationReason.values:
         raise InvalidRequest(f"Unknown termination reason {reason!r}.")
     is_duplicate = reason == Participant.TerminationReason.DUPLICATE
     if is_duplicate and replaced_by is None:
         raise InvalidRequest("A duplicate names the participant that replaces it.")
-    if not is_duplicate and (replaced_by is not None or transfer_balance):
+    if not is_duplicate and (replaced_by is not None or transfer_balance or transfer_identifiers):
         raise InvalidRequest("Only a duplicate is replaced by another participant.")
     with transaction.atomic():
         ids = [participant.pk] + ([replaced_by.pk] if replaced_by is not None else [])
@@ -247,6 +297,17 @@ def participant_terminate(
                 transferred += remaining
             if transferred:
                 ledger_post(posting=posting)
+        moved_identifiers: list[str] = []
+        if survivor is not None and transfer_identifiers:
+            identifiers = list(
+                ParticipantIdentifier.objects.select_for_update()
+                .filter(participant=current)
+                .order_by("pk")
+            )
+            moved_identifiers = [f"{row.kind}:{row.value}" for row in identifiers]
+            ParticipantIdentifier.objects.filter(pk__in=[row.pk for row in identifiers]).update(
+                participant=survivor
+            )
         current.status = Participant.Status.TERMINATED
         current.terminated_at = now
         current.termination_reason = reason
@@ -257,6 +318,10 @@ def participant_terminate(
             actor=actor,
             target=current,
             before=before,
-            after={**model_snapshot(current), "transferred_minor": transferred},
+            after={
+                **model_snapshot(current),
+                "transferred_minor": transferred,
+                "transferred_identifiers": moved_identifiers,
+            },
         )
     return current
