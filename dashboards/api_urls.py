@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from dashboards import api
 
@@ -42,4 +42,5 @@ urlpatterns = [
         api.CampaignPartnersView.as_view(),
         name="campaign-channel-partners",
     ),
+    path("exports/", include("dashboards.api_urls_exports")),
 ]

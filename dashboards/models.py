@@ -7,6 +7,7 @@ incrementally, by journal id; the participants by one set-based recount) and
 scheme's minor unit; months are the first day of the month in the scheme's time zone.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -22,6 +23,7 @@ class Dashboard(models.Model):
         permissions = [
             ("view_dashboard", _("Can open the dashboards")),
             ("view_loyalty_board", _("Can view the loyalty operator board")),
+            ("export_report", _("Can export reports")),
         ]
 
     def __str__(self) -> str:
@@ -223,3 +225,99 @@ class ParticipantUnit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scheme_id} {self.merchant_id}: {self.effective}"
+
+
+class Export(models.Model):
+    """One report export a user asked for (dashboards.exports writes it, a Celery task runs
+    it). The file lives in the private default storage under ``storage_name`` and is served
+    only by the authorising download view until ``expires_at``."""
+
+    class Report(models.TextChoices):
+        PARTICIPANT_BALANCES = "participant_balances", _("Participants balance report")
+        PARTICIPANTS = "participants", _("Participants report")
+        CLAIMS = "claims", _("Claims report")
+        SETTLEMENT = "settlement", _("Settlement report")
+
+    class Format(models.TextChoices):
+        CSV = "csv", _("CSV (Excel, UTF-8)")
+        XLSX = "xlsx", _("Excel workbook (XLSX)")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    report = models.CharField(_("report"), max_length=30, choices=Report.choices)
+    format = models.CharField(_("format"), max_length=10, choices=Format.choices)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    rows_written = models.BigIntegerField(_("rows written"), default=0)
+    rows_total = models.BigIntegerField(
+        _("rows expected"),
+        null=True,
+        blank=True,
+        help_text=_("Counted when the export starts; rows added meanwhile may be written too."),
+    )
+    storage_name = models.CharField(_("stored file"), max_length=255, unique=True)
+    download_name = models.CharField(_("file name"), max_length=120)
+    size_bytes = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(
+        _("file kept until"), null=True, blank=True, help_text=_("Set when the file is written.")
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        indexes = [
+            models.Index(fields=["requested_by", "-created_at"], name="export_requester_idx"),
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(status="done"),
+                name="export_done_expiry_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rows_written__gte=0), name="export_rows_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="done")
+                | models.Q(finished_at__isnull=False, expires_at__isnull=False),
+                name="export_done_has_file_times",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="failed")
+                | (models.Q(finished_at__isnull=False) & ~models.Q(error="")),
+                name="export_failed_says_why",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_report_display()} #{self.pk} ({self.get_format_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def progress_percent(self) -> int:
+        """0-100: rows written over the count taken at the start (100 once done)."""
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, self.rows_written * 100 // self.rows_total)

@@ -4,6 +4,7 @@ concurrently (a second run finds the work taken)."""
 
 from celery import shared_task
 
+from dashboards.export_tasks import export_run_task  # noqa: F401  (registers the export task)
 from dashboards.services import rollups_refresh
 
 # A run counts at most 40 chunks of 5,000 journals; the next run takes the rest.

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from dashboards import views
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("campaigns/", views.campaigns, name="campaigns"),
     path("campaigns/<int:campaign_id>/", views.campaign_page, name="campaign"),
     path("campaigns/<int:campaign_id>/board/", views.campaign_fragment, name="campaign-fragment"),
+    path("reports/", include("dashboards.urls_reports")),
 ]
