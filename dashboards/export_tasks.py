@@ -8,9 +8,14 @@ with "took too long"."""
 
 from celery import shared_task
 
-from dashboards.exports import export_run
+from dashboards.exports import export_run, exports_purge_expired
 
 
 @shared_task(name="dashboards.tasks.export_run", acks_late=True, reject_on_worker_lost=True)
 def export_run_task(export_id: int) -> str:
     return export_run(export_id=export_id)
+
+
+@shared_task(name="dashboards.tasks.exports_purge_expired", acks_late=True)
+def exports_purge_expired_task() -> int:
+    return exports_purge_expired()

@@ -241,6 +241,22 @@ def _store(
     return written, size
 
 
+def exports_purge_expired(*, now: datetime | None = None) -> int:
+    """Deletes the files of done exports past ``expires_at`` (the rows stay, with their
+    audit trail; the download view already refuses them). Returns how many were deleted.
+    Safe to run twice: a file already gone is skipped."""
+    now = now or timezone.now()
+    purged = 0
+    expired = Export.objects.filter(
+        status=Export.Status.DONE, expires_at__lte=now, size_bytes__isnull=False
+    )
+    for export_id, storage_name in expired.values_list("pk", "storage_name").iterator():
+        default_storage.delete(storage_name)
+        Export.objects.filter(pk=export_id).update(size_bytes=None)
+        purged += 1
+    return purged
+
+
 # -- the files -----------------------------------------------------------------------------------
 
 

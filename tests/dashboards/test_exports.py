@@ -5,7 +5,7 @@ every request and download is audited."""
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from unittest import mock
 
 import openpyxl
@@ -560,3 +560,31 @@ def test_the_progress_is_written_as_rows_go(manager, storage, django_capture_on_
     # what the row said while each of the four rows was written
     assert seen == [0, 0, 2, 2]
     assert Export.objects.get(pk=export.pk).rows_written == 4
+
+
+def test_expired_files_are_purged_and_the_rows_kept(
+    manager, storage, django_capture_on_commit_callbacks
+):
+    kept = done_export(manager, Export.Report.PARTICIPANTS, django_capture_on_commit_callbacks)
+    expired = done_export(manager, Export.Report.PARTICIPANTS, django_capture_on_commit_callbacks)
+    Export.objects.filter(pk=expired.pk).update(expires_at=kept.expires_at - timedelta(days=1))
+
+    assert exports.exports_purge_expired(now=kept.expires_at - timedelta(hours=1)) == 1
+
+    assert default_storage.exists(kept.storage_name)
+    assert not default_storage.exists(expired.storage_name)
+    expired.refresh_from_db()
+    assert (expired.status, expired.size_bytes, expired.rows_written) == ("done", None, 4)
+    assert exports.exports_purge_expired(now=kept.expires_at - timedelta(hours=1)) == 0
+
+
+def test_the_purge_is_scheduled_daily():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="dashboards: purge expired exports")
+    assert (task.task, task.queue, task.crontab.hour, task.crontab.minute) == (
+        "dashboards.tasks.exports_purge_expired",
+        "default",
+        "3",
+        "40",
+    )
