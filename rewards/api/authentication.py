@@ -1,15 +1,17 @@
-"""``Authorization: Api-Key <key>``: integrators authenticate as one merchant."""
+"""``Authorization: Api-Key <key>``: integrators authenticate as one merchant (the key is
+checked by rewards.services.api_keys.api_key_authenticate, which remembers a proven key for a
+few seconds; see docs/LEDGER.md, "API keys")."""
 
 from typing import Any
 
-from django.utils.crypto import constant_time_compare
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from rewards.models import ApiKey, api_key_hash
+from rewards.models import ApiKey
+from rewards.services.api_keys import api_key_authenticate
 
 KEYWORD = "Api-Key"
 
@@ -39,20 +41,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         keyword, _, key = header.partition(" ")
         if keyword != KEYWORD:
             return None
-        key = key.strip()
-        prefix = key.split(".", 1)[0]
-        api_key = (
-            ApiKey.objects.select_related("merchant")
-            .filter(prefix=prefix, revoked_at__isnull=True)
-            .first()
-            if prefix
-            else None
-        )
-        if (
-            api_key is None
-            or not constant_time_compare(api_key.key_hash, api_key_hash(key))
-            or not api_key.merchant.is_active
-        ):
+        api_key = api_key_authenticate(key.strip())
+        if api_key is None:
             raise AuthenticationFailed("Invalid or revoked API key.")
         return Integrator(api_key), api_key
 

@@ -4,6 +4,12 @@ from rest_framework import serializers
 
 from rewards.models import AwardLot, CustomerEvent, Journal, Offer, Participant
 
+# Integers stored in bigint columns: a larger one is refused with a 400, not a database error.
+MAX_MINOR = 2**63 - 1
+MAX_LINES = 500
+EVENT_TYPES = frozenset(CustomerEvent.Type.values)
+EVENT_PROCESS_CHOICES = ("immediate", "queued")
+
 
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
@@ -92,21 +98,26 @@ class TransactionSerializer(serializers.ModelSerializer):
 
 class LineSerializer(serializers.Serializer):
     product = serializers.CharField(max_length=64)
-    quantity = serializers.IntegerField(min_value=1)
-    amount_minor = serializers.IntegerField(min_value=0)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_MINOR)
+    amount_minor = serializers.IntegerField(min_value=0, max_value=MAX_MINOR)
 
 
 class EventCreateSerializer(serializers.Serializer):
+    """The event body's schema and its error messages. The view validates plainly valid
+    bodies with rewards.api.fast_validation.event_body and runs this for the rest."""
+
     source = serializers.CharField(max_length=64)
     external_id = serializers.CharField(max_length=128)
     type = serializers.ChoiceField(choices=CustomerEvent.Type.choices)
-    participant = serializers.IntegerField()
+    participant = serializers.IntegerField(max_value=MAX_MINOR)
     merchant = serializers.SlugField(
         required=False, help_text="Defaults to the API key's merchant; must be it if given."
     )
     occurred_at = serializers.DateTimeField()
-    lines = LineSerializer(many=True, required=False, max_length=500)
-    total_minor = serializers.IntegerField(min_value=0, required=False, default=0)
+    lines = LineSerializer(many=True, required=False, max_length=MAX_LINES)
+    total_minor = serializers.IntegerField(
+        min_value=0, max_value=MAX_MINOR, required=False, default=0
+    )
     payment_medium = serializers.CharField(required=False, allow_null=True, max_length=50)
     area = serializers.CharField(required=False, allow_null=True, max_length=100)
     achievement_code = serializers.CharField(required=False, allow_null=True, max_length=100)
@@ -114,7 +125,7 @@ class EventCreateSerializer(serializers.Serializer):
         required=False, allow_null=True, max_length=128, help_text="For a refund."
     )
     process = serializers.ChoiceField(
-        choices=["immediate", "queued"],
+        choices=list(EVENT_PROCESS_CHOICES),
         required=False,
         help_text="Default: the scheme's setting. A refund is always processed at once.",
     )
@@ -148,14 +159,16 @@ class EventResultSerializer(serializers.Serializer):
 
 
 class SpendCreateSerializer(serializers.Serializer):
-    participant = serializers.IntegerField()
-    amount_minor = serializers.IntegerField(min_value=1)
+    """The spend body's schema and error messages (fast path: fast_validation.spend_body)."""
+
+    participant = serializers.IntegerField(max_value=MAX_MINOR)
+    amount_minor = serializers.IntegerField(min_value=1, max_value=MAX_MINOR)
     merchant = serializers.SlugField(
         required=False, help_text="Defaults to the API key's merchant; must be it if given."
     )
     idempotency_key = serializers.CharField(max_length=128)
     products = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=500
+        child=serializers.CharField(max_length=64), required=False, max_length=MAX_LINES
     )
 
 

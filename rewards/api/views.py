@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler, set_rollback
 
+from rewards.api import fast_validation
 from rewards.api.authentication import ApiKeyAuthentication, IsIntegrator
 from rewards.api.serializers import (
     ErrorSerializer,
@@ -194,9 +195,11 @@ class EventCreateView(IntegratorView):
         summary="Post a customer event (idempotent on source + external_id)",
     )
     def post(self, request: Request) -> Response:
-        serializer = EventCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = fast_validation.event_body(request.data)
+        if data is None:
+            serializer = EventCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
         merchant = self.merchant(request, data.get("merchant"))
         event = EventInput(
             source=data["source"],
@@ -239,9 +242,11 @@ class SpendCreateView(IntegratorView):
         summary="Spend from a wallet (idempotent on idempotency_key)",
     )
     def post(self, request: Request) -> Response:
-        serializer = SpendCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = fast_validation.spend_body(request.data)
+        if data is None:
+            serializer = SpendCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
         body, created = spend_create(
             participant_id=data["participant"],
             amount_minor=data["amount_minor"],

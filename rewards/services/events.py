@@ -23,7 +23,7 @@ from rewards.evaluation import (
     evaluate,
     parse_offer_rules,
 )
-from rewards.models import AwardLot, CustomerEvent, Journal, Merchant, Scheme
+from rewards.models import AwardLot, CustomerEvent, Journal, Merchant, Participant, Scheme
 from rewards.services.errors import (
     IdempotencyConflict,
     InvalidRequest,
@@ -42,7 +42,7 @@ from rewards.services.ledger import (
     wallet_lock,
 )
 from rewards.services.offers import offer_budgets_take
-from rewards.services.spends import automatic_spend_allowed, spend_at_purchase
+from rewards.services.spends import spend_at_purchase
 
 SYSTEM_SOURCE = "system"
 
@@ -132,19 +132,30 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
     part in are found (else Participant.DoesNotExist). The event is processed now unless
     ``queue`` (default: the scheme's event processing setting) holds it for the evaluation
     run; a refund is always processed now.
+
+    Round trips for a purchase: the wallet lock (two statements), one statement that inserts
+    the event (ON CONFLICT DO NOTHING: a replay finds the stored answer then), counts the
+    purchase and reads the effective offers and the automatic-spend setting, the cap sums,
+    the budget, the posting (two) and the stored answer; then the commit.
     """
     _validate(event)
     payload = event.canonical()
     payload_hash = canonical_hash(payload)
-    existing = _existing_event(event.source, event.external_id)
-    if existing is not None:
-        return _replay(existing, payload_hash), False
     with transaction.atomic():
-        wallet = wallet_lock(
-            participant_id=event.participant_id,
-            merchant_id=event.merchant.pk if event.merchant is not None else None,
-        )
+        try:
+            wallet = wallet_lock(
+                participant_id=event.participant_id,
+                merchant_id=event.merchant.pk if event.merchant is not None else None,
+            )
+        except Participant.DoesNotExist:
+            existing = _existing_event(event.source, event.external_id)
+            if existing is not None:
+                return _replay(existing, payload_hash), False
+            raise
         if not wallet.is_effective:
+            existing = _existing_event(event.source, event.external_id)
+            if existing is not None:
+                return _replay(existing, payload_hash), False
             raise ParticipantNotEffective("This participant has been terminated.")
         original = None
         if event.type == CustomerEvent.Type.REFUND:
@@ -153,7 +164,7 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
         if queue is None:
             queue = wallet.event_processing == Scheme.EventProcessing.QUEUED
         queue = queue and event.type != CustomerEvent.Type.REFUND
-        event_id = _insert_event(
+        inserted = _insert_event(
             event=event,
             wallet=wallet,
             payload=payload,
@@ -162,39 +173,29 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
             original_id=original[0] if original else None,
             queued=queue,
         )
-        if event_id is None:
-            # Inserted by a concurrent request after our first look: a replay or a conflict.
+        if inserted is None:
+            # Received before (or by a concurrent request): a replay or a conflict.
             existing = _existing_event(event.source, event.external_id)
             assert existing is not None  # noqa: S101 - the insert just conflicted on it
             return _replay(existing, payload_hash), False
+        event_id, offers, auto_spend = inserted
         if queue:
             response = {"id": event_id, "status": "queued", "awards": []}
         elif original is not None:
             response = _refund(event=event, event_id=event_id, wallet=wallet, original=original)
         else:
-            spendable = _spendable_before_purchase(event, wallet, now)
-            response = _award(event=event, event_id=event_id, wallet=wallet, received_at=now)
+            spendable = (
+                lots_spendable(account_id=wallet.account_id, at=now)
+                if auto_spend and wallet.balance_minor > 0
+                else []
+            )
+            response = _award(
+                event=event, event_id=event_id, wallet=wallet, received_at=now, offers=offers
+            )
             if spendable:
                 _spend_at_purchase(event, event_id, wallet, spendable, response, now)
         _store_response(event_id, response, processed_at=None if queue else now)
     return response, True
-
-
-def _spendable_before_purchase(
-    event: EventInput, wallet: LockedWallet, at: datetime
-) -> list[OpenLot]:
-    """What the wallet can spend now, read before the purchase's own awards, when the
-    participant and the merchant allow automatic spend at purchase (else nothing)."""
-    if (
-        event.type != CustomerEvent.Type.PURCHASE
-        or event.merchant is None
-        or wallet.balance_minor <= 0
-        or not automatic_spend_allowed(
-            participant_id=wallet.participant_id, merchant_id=event.merchant.pk
-        )
-    ):
-        return []
-    return lots_spendable(account_id=wallet.account_id, at=at)
 
 
 def _spend_at_purchase(
@@ -207,7 +208,7 @@ def _spend_at_purchase(
 ) -> None:
     """Pays what the wallet had before the purchase towards what is left of its total after
     instant discounts, in the same transaction; the response lists it."""
-    assert event.merchant is not None  # noqa: S101 - checked by _spendable_before_purchase
+    assert event.merchant is not None  # noqa: S101 - automatic spend needs the merchant
     spent = spend_at_purchase(
         wallet=wallet,
         lots=lots,
@@ -397,6 +398,38 @@ def _original_purchase(event: EventInput) -> tuple[int, int]:
     return row[0], row[1]
 
 
+_INSERT_EVENT_SQL = """
+WITH inserted AS (
+    INSERT INTO rewards_customerevent (scheme_id, participant_id, merchant_id, source,
+        external_id, type, occurred_at, received_at, total_minor, original_event_id,
+        clawback_demanded_minor, payload, payload_hash, status, processed_at)
+    VALUES (%(scheme)s, %(participant)s, %(merchant)s, %(source)s, %(external_id)s, %(type)s,
+            %(occurred_at)s, %(received_at)s, %(total)s, %(original)s, 0, %(payload)s::jsonb,
+            %(payload_hash)s, %(status)s, %(processed_at)s)
+    ON CONFLICT (source, external_id) DO NOTHING
+    RETURNING id
+), counted AS (
+    -- The purchase count feeds "every Nth purchase": only a new event counts.
+    UPDATE rewards_participant SET purchase_count = purchase_count + 1
+     WHERE id = %(participant)s AND %(count)s AND EXISTS (SELECT 1 FROM inserted)
+)
+SELECT (SELECT id FROM inserted),
+       CASE WHEN %(want_offers)s THEN (
+           SELECT json_agg(json_build_array(o.id, o.code, o.classification, o.rules::text,
+                                            o.budget_total_minor - o.budget_used_minor)
+                           ORDER BY o.id)
+             FROM rewards_offer o
+            WHERE o.scheme_id = %(scheme)s AND o.status = 'effective'
+              AND o.classification = ANY(%(classifications)s)) END,
+       CASE WHEN %(want_auto_spend)s THEN (
+           SELECT p.allows_automatic_spend AND m.allows_automatic_spend
+             FROM rewards_participant p
+             JOIN rewards_schememerchant m
+               ON m.scheme_id = p.scheme_id AND m.merchant_id = %(merchant)s
+            WHERE p.id = %(participant)s) END
+"""
+
+
 def _insert_event(
     *,
     event: EventInput,
@@ -406,46 +439,51 @@ def _insert_event(
     received_at: datetime,
     original_id: int | None,
     queued: bool,
-) -> int | None:
+) -> tuple[int, list["_OfferRow"], bool] | None:
+    """Inserts the event (None when its key exists already) and, in the same statement,
+    reads what processing it needs: the scheme's effective offers for its type (their
+    rules parsed once per process, keyed by the rules' text) and whether a purchase pays
+    from the wallet automatically (``automatic_spend_allowed``)."""
+    processed_now = not queued and event.type != CustomerEvent.Type.REFUND
+    classifications = _classifications(event.type)
+    merchant_id = event.merchant.pk if event.merchant is not None else None
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            WITH inserted AS (
-                INSERT INTO rewards_customerevent (scheme_id, participant_id, merchant_id,
-                    source, external_id, type, occurred_at, received_at, total_minor,
-                    original_event_id, clawback_demanded_minor, payload, payload_hash, status,
-                    processed_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s::jsonb, %s, %s, %s)
-                ON CONFLICT (source, external_id) DO NOTHING
-                RETURNING id
-            ), counted AS (
-                -- The purchase count feeds "every Nth purchase": only a new event counts.
-                UPDATE rewards_participant SET purchase_count = purchase_count + 1
-                 WHERE id = %s AND %s AND EXISTS (SELECT 1 FROM inserted)
-            )
-            SELECT id FROM inserted
-            """,
-            [
-                wallet.scheme_id,
-                wallet.participant_id,
-                event.merchant.pk if event.merchant is not None else None,
-                event.source,
-                event.external_id,
-                event.type,
-                event.occurred_at,
-                received_at,
-                event.total_minor,
-                original_id,
-                json.dumps(payload, cls=DjangoJSONEncoder),
-                payload_hash,
-                CustomerEvent.Status.QUEUED if queued else CustomerEvent.Status.PROCESSED,
-                None if queued else received_at,
-                wallet.participant_id,
-                event.type == CustomerEvent.Type.PURCHASE and not queued,
-            ],
+            _INSERT_EVENT_SQL,
+            {
+                "scheme": wallet.scheme_id,
+                "participant": wallet.participant_id,
+                "merchant": merchant_id,
+                "source": event.source,
+                "external_id": event.external_id,
+                "type": event.type,
+                "occurred_at": event.occurred_at,
+                "received_at": received_at,
+                "total": event.total_minor,
+                "original": original_id,
+                "payload": json.dumps(payload, cls=DjangoJSONEncoder),
+                "payload_hash": payload_hash,
+                "status": CustomerEvent.Status.QUEUED if queued else CustomerEvent.Status.PROCESSED,
+                "processed_at": None if queued else received_at,
+                "count": event.type == CustomerEvent.Type.PURCHASE and not queued,
+                "want_offers": processed_now and bool(classifications),
+                "classifications": classifications,
+                "want_auto_spend": processed_now
+                and event.type == CustomerEvent.Type.PURCHASE
+                and merchant_id is not None
+                and wallet.balance_minor > 0,
+            },
         )
-        row = cursor.fetchone()
-    return row[0] if row else None
+        event_id, offers, auto_spend = cursor.fetchone()
+    if event_id is None:
+        return None
+    if isinstance(offers, str):
+        offers = json.loads(offers)
+    rows = [
+        _OfferRow(row[0], row[1], row[4], _parsed_rules(row[0], row[2], row[3]))
+        for row in offers or ()
+    ]
+    return event_id, rows, bool(auto_spend)
 
 
 def _store_response(
@@ -487,12 +525,22 @@ class _OfferRow:
     rules: OfferRules
 
 
-def _effective_offers(scheme_id: int, event_type: str) -> list[_OfferRow]:
-    classifications = [
+@lru_cache(maxsize=64)
+def _classifications_cached(event_type: str) -> tuple[str, ...]:
+    return tuple(
         classification
         for classification, triggered_by in _EVENT_TYPE_BY_CLASSIFICATION.items()
         if triggered_by == event_type
-    ]
+    )
+
+
+def _classifications(event_type: str) -> list[str]:
+    """The offer classifications an event of this type triggers."""
+    return list(_classifications_cached(event_type))
+
+
+def _effective_offers(scheme_id: int, event_type: str) -> list[_OfferRow]:
+    classifications = _classifications(event_type)
     if not classifications:
         return []
     with connection.cursor() as cursor:
@@ -599,10 +647,17 @@ def _product_categories(client_id: int, codes: set[str]) -> dict[str, frozenset[
 
 
 def _award(
-    *, event: EventInput, event_id: int, wallet: LockedWallet, received_at: datetime
+    *,
+    event: EventInput,
+    event_id: int,
+    wallet: LockedWallet,
+    received_at: datetime,
+    offers: Sequence[_OfferRow] | None = None,
 ) -> dict[str, Any]:
-    """Evaluates the event for the locked wallet and posts what it earns."""
-    offers = _effective_offers(wallet.scheme_id, event.type)
+    """Evaluates the event for the locked wallet and posts what it earns (``offers``: the
+    scheme's effective offers for the event's type, when already read)."""
+    if offers is None:
+        offers = _effective_offers(wallet.scheme_id, event.type)
     lines: list[AwardLine] = []
     if offers:
         facts = ParticipantFacts(

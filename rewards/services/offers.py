@@ -167,25 +167,30 @@ def offer_budgets_take(*, wanted: Mapping[int, int]) -> dict[int, int]:
         return {}
     ids = sorted(wanted)
     with connection.cursor() as cursor:
+        # One statement: the locking CTE waits for a concurrent taker and then reads the row
+        # as it committed (READ COMMITTED re-reads a row it had to wait for); the UPDATE
+        # applies to that latest version too.
         cursor.execute(
-            "SELECT id, budget_total_minor - budget_used_minor FROM rewards_offer "
-            "WHERE id = ANY(%s::bigint[]) AND budget_total_minor IS NOT NULL "
-            "ORDER BY id FOR UPDATE",
-            [ids],
-        )
-        left = dict(cursor.fetchall())
-        granted = {offer_id: max(0, min(wanted[offer_id], left[offer_id])) for offer_id in left}
-        taken = [(offer_id, amount) for offer_id, amount in granted.items() if amount]
-        if taken:
-            cursor.execute(
-                """
-                UPDATE rewards_offer o SET budget_used_minor = o.budget_used_minor + t.amount
-                  FROM unnest(%s::bigint[], %s::bigint[]) AS t(id, amount)
-                 WHERE o.id = t.id
-                """,
-                [[offer_id for offer_id, _ in taken], [amount for _, amount in taken]],
+            """
+            WITH locked AS (
+                SELECT id, budget_total_minor - budget_used_minor AS left_minor
+                  FROM rewards_offer
+                 WHERE id = ANY(%s::bigint[]) AND budget_total_minor IS NOT NULL
+                 ORDER BY id FOR UPDATE
+            ), granted AS (
+                SELECT l.id, GREATEST(0, LEAST(w.amount, l.left_minor)) AS amount
+                  FROM locked l JOIN unnest(%s::bigint[], %s::bigint[]) AS w(id, amount)
+                    ON w.id = l.id
+            ), taken AS (
+                UPDATE rewards_offer o SET budget_used_minor = o.budget_used_minor + g.amount
+                  FROM granted g
+                 WHERE o.id = g.id AND g.amount > 0
             )
-    return granted
+            SELECT id, amount FROM granted
+            """,
+            [ids, ids, [wanted[offer_id] for offer_id in ids]],
+        )
+        return {offer_id: int(amount) for offer_id, amount in cursor.fetchall()}
 
 
 def offer_budget_release(*, offer_id: int, amount_minor: int) -> None:
