@@ -91,7 +91,7 @@ class ClaimAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
         "submitted_at",
         "deadline_at",
     )
-    list_filter = ("status", "scheme", "prize__kind")
+    list_filter = ("status", "scheme", "prize__kind", "region")
     search_fields = (
         "number",
         "code__value",
@@ -106,7 +106,20 @@ class ClaimAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
     ordering = ("-created_at",)
     inlines = (ClaimTransitionInline, ClaimDocumentInline, ShipmentInline)
     fieldsets = (
-        (None, {"fields": ("number", "status", "proposed_outcome", "customer", "scheme", "prize")}),
+        (
+            None,
+            {
+                "fields": (
+                    "number",
+                    "status",
+                    "proposed_outcome",
+                    "customer",
+                    "scheme",
+                    "prize",
+                    "channel_partner",
+                )
+            },
+        ),
         (_("What won"), {"fields": ("code", "draw_result")}),
         (
             _("Claim form"),
@@ -117,6 +130,7 @@ class ClaimAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
                     "address_line2",
                     "postal_code",
                     "city",
+                    "region",
                     "country",
                     "national_id",
                     "reference",
@@ -141,7 +155,11 @@ class ClaimAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
         return [field.name for field in Claim._meta.fields]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Claim]:
-        return super().get_queryset(request).select_related("customer", "scheme", "prize", "code")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("customer", "scheme", "prize", "code", "channel_partner")
+        )
 
     # Claims change only through the claim services (the portal and verification).
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
-from claims.models import CustomerOTPDevice
+from claims.models import CustomerOTPDevice, Region
 from crm.phones import PhoneFormatError, phone_normalise
 
 
@@ -121,6 +121,15 @@ class ClaimDetailsForm(forms.Form):
         error_messages={"required": _("Enter your city or town.")},
         widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
     )
+    region = forms.ChoiceField(
+        label=_("County (län)"),
+        choices=(),  # set per form: the counties sorted by their name in this language
+        error_messages={
+            "required": _("Choose the county you live in."),
+            "invalid_choice": _("Choose a county from the list."),
+        },
+        widget=forms.Select(attrs={"autocomplete": "address-level1"}),
+    )
     national_id = forms.CharField(
         label=_("National ID number"),
         max_length=32,
@@ -135,13 +144,20 @@ class ClaimDetailsForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
-    ADDRESS_FIELDS = ("address_line1", "address_line2", "postal_code", "city")
+    ADDRESS_FIELDS = ("address_line1", "address_line2", "postal_code", "city", "region")
 
     def __init__(self, *args: Any, requirements: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not requirements.delivery_address_required:
             for name in self.ADDRESS_FIELDS:
                 del self.fields[name]
+        else:
+            region = self.fields["region"]
+            assert isinstance(region, forms.ChoiceField)  # noqa: S101 - declared above
+            region.choices = [
+                ("", _("Choose your county")),
+                *sorted(Region.choices, key=lambda choice: str(choice[1])),
+            ]
         if not requirements.national_id_required:
             del self.fields["national_id"]
         if not requirements.reference_required:

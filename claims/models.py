@@ -238,6 +238,33 @@ class ProposedOutcome(models.TextChoices):
     RESUBMIT = "resubmit", _("Ask for documents again")
 
 
+class Region(models.TextChoices):
+    """Sweden's 21 counties (län) by their ISO 3166-2:SE codes: the region a claim's prize is
+    sent to, asked on the claim form with the postal address and counted by the dashboards."""
+
+    STOCKHOLM = "SE-AB", _("Stockholm County")
+    VASTERBOTTEN = "SE-AC", _("Västerbotten County")
+    NORRBOTTEN = "SE-BD", _("Norrbotten County")
+    UPPSALA = "SE-C", _("Uppsala County")
+    SODERMANLAND = "SE-D", _("Södermanland County")
+    OSTERGOTLAND = "SE-E", _("Östergötland County")
+    JONKOPING = "SE-F", _("Jönköping County")
+    KRONOBERG = "SE-G", _("Kronoberg County")
+    KALMAR = "SE-H", _("Kalmar County")
+    GOTLAND = "SE-I", _("Gotland County")
+    BLEKINGE = "SE-K", _("Blekinge County")
+    SKANE = "SE-M", _("Skåne County")
+    HALLAND = "SE-N", _("Halland County")
+    VASTRA_GOTALAND = "SE-O", _("Västra Götaland County")
+    VARMLAND = "SE-S", _("Värmland County")
+    OREBRO = "SE-T", _("Örebro County")
+    VASTMANLAND = "SE-U", _("Västmanland County")
+    DALARNA = "SE-W", _("Dalarna County")
+    GAVLEBORG = "SE-X", _("Gävleborg County")
+    VASTERNORRLAND = "SE-Y", _("Västernorrland County")
+    JAMTLAND = "SE-Z", _("Jämtland County")
+
+
 class Claim(models.Model):
     """A winner's claim of the prize a code won.
 
@@ -275,6 +302,17 @@ class Claim(models.Model):
     prize = models.ForeignKey(
         "rewards.Prize", on_delete=models.PROTECT, related_name="claims", verbose_name=_("prize")
     )
+    # Set once, when the claim is created: the partner of the entered code's batch, else
+    # the campaign's (its review settings), else none. Dashboards scope partners by it.
+    channel_partner = models.ForeignKey(
+        "crm.ChannelPartner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="claims",
+        verbose_name=_("channel partner"),
+        help_text=_("The distributor, retailer or region the winning code came through."),
+    )
     status = models.CharField(
         _("status"), max_length=24, choices=ClaimStatus.choices, default=ClaimStatus.DRAFT
     )
@@ -290,6 +328,9 @@ class Claim(models.Model):
     address_line2 = models.CharField(_("address, line 2"), max_length=200, blank=True)
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
+    region = models.CharField(
+        _("region (county)"), max_length=5, choices=Region.choices, blank=True
+    )
     country = models.CharField(_("country"), max_length=2, default="SE")
     national_id = models.CharField(_("national ID number"), max_length=32, blank=True)
     reference = models.CharField(_("reference"), max_length=100, blank=True)
@@ -315,6 +356,11 @@ class Claim(models.Model):
         indexes = [
             models.Index(fields=["status", "deadline_at"], name="claim_status_deadline"),
             models.Index(fields=["customer", "-created_at"], name="claim_customer_recent"),
+            # A partner's claims of one campaign in a date range (the dashboards' reads).
+            models.Index(
+                fields=["scheme", "channel_partner", "submitted_at"],
+                name="claim_scheme_partner_submitted",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -335,6 +381,10 @@ class Claim(models.Model):
             models.CheckConstraint(
                 condition=models.Q(code__isnull=False) | models.Q(draw_result__isnull=False),
                 name="claim_has_a_winning_code_or_draw_result",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(region="") | models.Q(region__in=Region.values),
+                name="claim_region_valid",
             ),
         ]
 

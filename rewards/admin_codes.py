@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_site import ClientScopedAdminMixin, admin_site
+from crm.models import ChannelPartner
 from rewards.codes import display
 from rewards.models import Code, CodeBatch, Draw, DrawEntry, DrawResult, Prize, Scheme
 from rewards.services.codes import (
@@ -111,7 +112,7 @@ class CodeBatchGenerateForm(forms.ModelForm):
 
     class Meta:
         model = CodeBatch
-        fields = ["scheme", "size"]
+        fields = ["scheme", "channel_partner", "size"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,6 +120,10 @@ class CodeBatchGenerateForm(forms.ModelForm):
             cast(forms.ModelChoiceField, self.fields["scheme"]).queryset = Scheme.objects.filter(
                 kind__in=[Scheme.Kind.INSTANT_WIN, Scheme.Kind.LUCKY_DRAW]
             )
+        if "channel_partner" in self.fields:
+            # Its label names the client: one query for the whole list, not one per option.
+            partners = cast(forms.ModelChoiceField, self.fields["channel_partner"])
+            partners.queryset = ChannelPartner.objects.select_related("client")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -175,6 +180,7 @@ class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
     list_display = [
         "id",
         "scheme",
+        "channel_partner",
         "size",
         "status",
         "progress",
@@ -184,10 +190,11 @@ class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
         "completed_at",
     ]
     list_filter = ["status", "scheme"]
-    list_select_related = ["scheme", "run", "created_by"]
+    list_select_related = ["scheme", "channel_partner__client", "run", "created_by"]
     actions = ["export_for_printing", "export_with_prizes", "verify"]
     readonly_fields = [
         "scheme",
+        "channel_partner",
         "size",
         "status",
         "progress",
@@ -209,7 +216,7 @@ class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         if obj is None:
-            return ["scheme", "size", "prize_plan_text"]
+            return ["scheme", "channel_partner", "size", "prize_plan_text"]
         return list(self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -221,6 +228,7 @@ class CodeBatchAdmin(ClientScopedAdminMixin, ServiceAddAdmin):
             size=data["size"],
             actor=request.user,
             prize_plan=data.get("prize_plan") or None,
+            channel_partner=data.get("channel_partner"),
         )
         if batch.status == CodeBatch.Status.GENERATING:
             self.message_user(

@@ -239,9 +239,13 @@ def audit_events_search(*, user: Any, query: AuditQuery) -> QuerySet[AuditEvent]
 
 
 def waiting_by_age_bucket(
-    *, scheme_ids: Iterable[int] | None = None, now: datetime | None = None
+    *,
+    scheme_ids: Iterable[int] | None = None,
+    now: datetime | None = None,
+    channel_partner_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Claims waiting (submitted, in review, proposed) by time since they entered the queue."""
+    """Claims waiting (submitted, in review, proposed) by time since they entered the queue;
+    with ``channel_partner_id``, only that partner's claims (the dashboards' partner scope)."""
     now = now or timezone.now()
     aggregates = {}
     for code, _label, low, high in AGE_BUCKETS:
@@ -249,7 +253,10 @@ def waiting_by_age_bucket(
         if high is not None:
             condition &= Q(queued_at__gt=now - timedelta(hours=high))
         aggregates[code] = Count("pk", filter=condition)
-    counts = queue_base(scheme_ids=scheme_ids).aggregate(**aggregates)
+    rows = queue_base(scheme_ids=scheme_ids)
+    if channel_partner_id is not None:
+        rows = rows.filter(channel_partner_id=channel_partner_id)
+    counts = rows.aggregate(**aggregates)
     return [
         {"bucket": code, "label": str(label), "count": counts[code]}
         for code, label, _low, _high in AGE_BUCKETS
@@ -358,9 +365,11 @@ def median_time_to_decision(
     scheme_ids: Iterable[int] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    channel_partner_id: int | None = None,
 ) -> dict[str, Any]:
     """Median hours from a claim entering the queue (its latest submission before the
-    proposal) to the checker's final decision (confirmations in the period)."""
+    proposal) to the checker's final decision (confirmations in the period); with
+    ``channel_partner_id``, of that partner's claims only."""
     since, until = _period(since, until)
     sql = """
         SELECT percentile_cont(0.5) WITHIN GROUP (
@@ -374,11 +383,20 @@ def median_time_to_decision(
           JOIN claims_claim c ON c.id = d.claim_id
          WHERE d.decision = 'confirm' AND d.decided_at >= %(since)s AND d.decided_at < %(until)s
            AND (%(all)s OR c.scheme_id = ANY(%(schemes)s))
+           AND (%(any_partner)s OR c.channel_partner_id = %(partner)s)
     """
     ids = list(scheme_ids) if scheme_ids is not None else []
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, {"all": scheme_ids is None, "schemes": ids, "since": since, "until": until}
+            sql,
+            {
+                "all": scheme_ids is None,
+                "schemes": ids,
+                "since": since,
+                "until": until,
+                "any_partner": channel_partner_id is None,
+                "partner": channel_partner_id,
+            },
         )
         seconds, count = cursor.fetchone()
     return {

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from claims.forms import CodeForm, parse_contact
-from claims.models import Claim, ClaimDocument, ClaimStatus, requirements_for_scheme
+from claims.models import Claim, ClaimDocument, ClaimStatus, Region, requirements_for_scheme
 from claims.selectors import (
     TimelineStep,
     claim_current_documents,
@@ -176,6 +176,12 @@ class ClaimDetailsSerializer(serializers.Serializer):
     address_line2 = serializers.CharField(required=False, allow_blank=True, max_length=200)
     postal_code = serializers.CharField(required=False, allow_blank=True, max_length=20)
     city = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    region = serializers.ChoiceField(
+        choices=Region.choices,
+        required=False,
+        allow_blank=True,
+        help_text="The county (ISO 3166-2:SE code, e.g. SE-AB); asked with the address.",
+    )
     national_id = serializers.CharField(required=False, allow_blank=True, max_length=32)
     reference = serializers.CharField(required=False, allow_blank=True, max_length=100)
 

@@ -24,7 +24,7 @@ from claims.services.transitions import claim_lock
 from crm.audit import audit_record
 from crm.models import Customer
 from rewards.codes import CodeFormatError, normalise
-from rewards.models import Code, DrawResult
+from rewards.models import Code, DrawResult, Scheme
 from rewards.services.codes import CodeEntryOutcome, code_enter
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ DETAIL_FIELDS = (
     "address_line2",
     "postal_code",
     "city",
+    "region",
     "country",
     "national_id",
     "reference",
@@ -70,6 +71,19 @@ def _claim_create(**fields: Any) -> Claim:
     )
     claim.save(force_insert=True)
     return claim
+
+
+def _claim_channel_partner_id(*, scheme: Scheme, batch_partner_id: int | None) -> int | None:
+    """The partner a new claim belongs to: its code batch's, else the campaign's (the one its
+    review settings name, read through the reverse relation so claims does not import
+    verification), else none."""
+    if batch_partner_id is not None:
+        return batch_partner_id
+    return (
+        Scheme.objects.filter(pk=scheme.pk)
+        .values_list("review_settings__channel_partner_id", flat=True)
+        .first()
+    )
 
 
 # -- entering a code -------------------------------------------------------------------------
@@ -138,20 +152,28 @@ def claim_start_from_code(*, customer: Customer, actor: Any, text: str) -> CodeE
                 ):
                     return CodeEntry(CodeOutcome.ALREADY_IN_DRAW)
                 return CodeEntry(_CODE_OUTCOMES.get(result.outcome, CodeOutcome.UNKNOWN))
-            code = Code.objects.select_related("scheme", "prize").get(pk=result.code_id)
+            code = Code.objects.select_related("scheme", "prize", "batch").get(pk=result.code_id)
             assert code.prize is not None  # noqa: S101 - a winning code has its prize
             claim = _claim_create(
                 customer=customer,
                 code=code,
                 scheme=code.scheme,
                 prize=code.prize,
+                channel_partner_id=_claim_channel_partner_id(
+                    scheme=code.scheme, batch_partner_id=code.batch.channel_partner_id
+                ),
                 deadline_at=code.scheme.claim_deadline_at,
             )
             audit_record(
                 action="claim.started",
                 actor=actor,
                 target=claim,
-                after={"code_id": code.pk, "prize_id": claim.prize_id, "status": claim.status},
+                after={
+                    "code_id": code.pk,
+                    "prize_id": claim.prize_id,
+                    "channel_partner_id": claim.channel_partner_id,
+                    "status": claim.status,
+                },
             )
     except IntegrityError:
         logger.info("a concurrent claim took the code", extra={"customer_id": customer.pk})
@@ -189,7 +211,7 @@ def claim_start_from_draw_result(*, customer: Customer, actor: Any, result_id: i
         with transaction.atomic():
             result = (
                 DrawResult.objects.select_for_update(of=("self",))
-                .select_related("draw__scheme", "draw__prize", "entry")
+                .select_related("draw__scheme", "draw__prize", "entry__code__batch")
                 .filter(pk=result_id, customer=customer)
                 .first()
             )
@@ -208,6 +230,14 @@ def claim_start_from_draw_result(*, customer: Customer, actor: Any, result_id: i
                 code_id=result.entry.code_id,
                 scheme=result.draw.scheme,
                 prize=result.draw.prize,
+                channel_partner_id=_claim_channel_partner_id(
+                    scheme=result.draw.scheme,
+                    batch_partner_id=(
+                        result.entry.code.batch.channel_partner_id
+                        if result.entry.code is not None
+                        else None
+                    ),
+                ),
                 deadline_at=result.claim_deadline_at or result.draw.scheme.claim_deadline_at,
             )
             audit_record(
@@ -217,6 +247,7 @@ def claim_start_from_draw_result(*, customer: Customer, actor: Any, result_id: i
                 after={
                     "draw_result_id": result.pk,
                     "prize_id": claim.prize_id,
+                    "channel_partner_id": claim.channel_partner_id,
                     "status": claim.status,
                 },
             )

@@ -74,6 +74,16 @@ class Scheme(models.Model):
         blank=True,
         help_text=_("A regular expression the whole reference code must match, if set."),
     )
+    prize_budget_minor = models.BigIntegerField(
+        _("prize budget (minor units)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Instant win and lucky draw: the most the prizes won may cost, in the same minor "
+            "units as the prizes' values. Leave empty for no cap. The campaign dashboard "
+            "shows what approved claims have spent against it."
+        ),
+    )
     merchants = models.ManyToManyField(
         "Merchant",
         through="SchemeMerchant",
@@ -105,6 +115,11 @@ class Scheme(models.Model):
                     return_policy__in=["pending_only", "within_balance", "allow_negative"]
                 ),
                 name="scheme_return_policy_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(prize_budget_minor__isnull=True)
+                | models.Q(prize_budget_minor__gte=0),
+                name="scheme_prize_budget_not_negative",
             ),
         ]
 

@@ -1,6 +1,7 @@
 """Printed codes for instant-win and lucky-draw campaigns (see rewards.codes for the format)."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +27,20 @@ class CodeBatch(models.Model):
     size = models.PositiveIntegerField(_("number of codes"))
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.GENERATING
+    )
+    # The distributor, retailer or region the printed codes go out through; claims of its
+    # codes belong to that partner on the dashboards. A partner of the scheme's client only.
+    channel_partner = models.ForeignKey(
+        "crm.ChannelPartner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="code_batches",
+        verbose_name=_("channel partner"),
+        help_text=_(
+            "The distributor, retailer or region these codes are distributed through "
+            "(a partner of the campaign's client). Claims of these codes count as theirs."
+        ),
     )
     prize_assignment_seed = models.CharField(_("prize assignment seed"), max_length=64, blank=True)
     prize_assignment_algorithm = models.CharField(
@@ -71,6 +86,22 @@ class CodeBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.size} codes for {self.scheme}"
+
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.channel_partner_id is not None
+            and self.scheme_id is not None
+            and self.channel_partner.client_id != self.scheme.client_id
+        ):
+            raise ValidationError(
+                {
+                    "channel_partner": _(
+                        "Choose a channel partner of the campaign's client, %(client)s."
+                    )
+                    % {"client": self.scheme.client}
+                }
+            )
 
 
 class Code(models.Model):

@@ -47,7 +47,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.audit import audit_record
-from crm.models import AuditEvent, Customer
+from crm.models import AuditEvent, ChannelPartner, Customer
 from rewards.codes import CodeFormatError, display, new_codes, normalise
 from rewards.models import Code, CodeBatch, Draw, DrawEntry, Prize, Run, Scheme
 from rewards.services.errors import InvalidRequest, InvalidTransition
@@ -140,14 +140,20 @@ def code_batch_generate(
     actor: Any,
     prize_plan: Mapping[int, int] | None = None,
     inline: bool | None = None,
+    channel_partner: ChannelPartner | None = None,
 ) -> CodeBatch:
     """Creates a batch of ``size`` codes for ``scheme``, with ``prize_plan`` ({prize id:
-    number of codes}) pre-assigned for instant win.
+    number of codes}) pre-assigned for instant win, distributed through ``channel_partner``
+    (a partner of the scheme's client; claims of these codes belong to it).
 
     Batches up to INLINE_BATCH_MAX are filled before this returns (``inline`` forces
     either way); larger ones are filled by a Celery task on the runs queue, enqueued after
     commit, with progress on ``batch.run``. Raises CodeBatchError with a clear message.
     """
+    if channel_partner is not None and channel_partner.client_id != scheme.client_id:
+        raise CodeBatchError(
+            "Choose a channel partner of the campaign's client; this one belongs to another."
+        )
     plan = _validated_plan(scheme=scheme, size=size, prize_plan=prize_plan or {})
     run_inline = size <= INLINE_BATCH_MAX if inline is None else inline
     user: Any = actor if isinstance(actor, AbstractBaseUser) else None
@@ -164,6 +170,7 @@ def code_batch_generate(
             )
             batch = CodeBatch.objects.create(
                 scheme=scheme,
+                channel_partner=channel_partner,
                 size=size,
                 status=CodeBatch.Status.GENERATING,
                 prize_plan=plan,

@@ -303,6 +303,7 @@ def test_the_whole_claim_through_the_api(client, account, auth):
         "address_line1": ["Enter the street address we should send the prize to."],
         "postal_code": ["That postal code does not look right. For example: 123 45."],
         "city": ["Enter your city or town."],
+        "region": ["Choose the county you live in."],
     }
     saved = client.patch(
         f"{API}{number}/",
@@ -311,12 +312,14 @@ def test_the_whole_claim_through_the_api(client, account, auth):
             "address_line1": "Storgatan 1",
             "postal_code": "111 22",
             "city": "Stockholm",
+            "region": "SE-AB",
         },
         content_type="application/json",
         **auth,
     )
     assert saved.status_code == 200
     assert saved.json()["details"]["full_name"] == "Alva Andersson"
+    assert saved.json()["details"]["region"] == "SE-AB"
     assert saved.json()["missing"] == ["invoice or receipt", "proof of identity"]
 
     # Sending too early says what is missing

@@ -67,6 +67,7 @@ def test_a_winner_claims_a_prize_on_a_phone(live_server, page, screenshot, sent_
     page.get_by_label("Full name").fill("Alva Andersson")
     page.get_by_label("Street address").fill("Storgatan 1")
     page.get_by_label("City").fill("Stockholm")
+    page.get_by_label("County (län)").select_option("SE-AB")
     page.get_by_role("button", name="Save and continue").click()
     assert page.get_by_text("Enter your postal code.").is_visible()
     assert page.get_by_label("Postal code").get_attribute("aria-invalid") == "true"

@@ -317,6 +317,7 @@ ADDRESS = {
     "address_line2": "",
     "postal_code": "111 22",
     "city": "Stockholm",
+    "region": "SE-AB",
 }
 
 
@@ -326,12 +327,45 @@ def test_the_claim_form_is_saved_tidily_and_leads_to_the_documents(client, draft
     assert response.status_code == 302
     assert response.url == f"/claim/claims/{draft.number}/documents/"
     draft.refresh_from_db()
-    assert (draft.full_name, draft.address_line1, draft.postal_code, draft.city) == (
+    assert (draft.full_name, draft.address_line1, draft.postal_code, draft.city, draft.region) == (
         "Alva Andersson",
         "Storgatan 1",
         "111 22",
         "Stockholm",
+        "SE-AB",
     )
+
+
+def test_the_claim_form_asks_for_the_county_with_the_address(client, draft):
+    page = client.get(f"/claim/claims/{draft.number}/details/").content.decode()
+
+    assert '<label for="id_region">County (län)</label>' in page
+    select = page.split('<select name="region" id="id_region"', 1)[1].split("</select>", 1)[0]
+    assert 'autocomplete="address-level1"' in select
+    assert "required" in select
+    assert select.count("<option ") == 22  # "Choose your county" and the 21 counties
+    assert '<option value="SE-M">Skåne County</option>' in select
+
+
+@pytest.mark.parametrize(
+    ("region", "message"),
+    [
+        ("", "Choose the county you live in."),
+        ("SE-XX", "Choose a county from the list."),
+        ("Stockholm", "Choose a county from the list."),
+    ],
+)
+def test_a_missing_or_unknown_county_is_refused_and_nothing_is_saved(
+    client, draft, region, message
+):
+    response = client.post(f"/claim/claims/{draft.number}/details/", {**ADDRESS, "region": region})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert message in page
+    assert 'id="id_region-error"' in page
+    draft.refresh_from_db()
+    assert (draft.full_name, draft.address_line1, draft.city, draft.region) == ("", "", "", "")
 
 
 def test_the_claim_form_says_what_is_missing_or_wrong(client, draft):
@@ -366,6 +400,7 @@ def test_the_form_asks_what_the_campaign_asks(client, account):
 
     page = client.get(f"/claim/claims/{claim.number}/details/").content.decode()
     assert "Street address" not in page
+    assert "County" not in page
     assert "National ID number" in page
     assert "Receipt number" in page
     assert "Documents" not in page  # no documents step

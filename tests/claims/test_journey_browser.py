@@ -127,6 +127,7 @@ def test_the_whole_journey_with_a_photo_and_a_pdf(
     page.get_by_label("Street address").fill("Storgatan 1")
     page.get_by_label("Postal code").fill("111 22")
     page.get_by_label("City").fill("Stockholm")
+    page.get_by_label("County (län)").select_option("SE-AB")
     page.get_by_role("button", name="Save and continue").click()
 
     # A photo of the receipt and a PDF of the passport
