@@ -95,6 +95,11 @@ class EventInput:
         }
 
 
+def _json_value(value: Any) -> Any:
+    """json arrives parsed; jsonb as text (Django registers a text loader for it)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
@@ -178,7 +183,7 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
             existing = _existing_event(event.source, event.external_id)
             assert existing is not None  # noqa: S101 - the insert just conflicted on it
             return _replay(existing, payload_hash), False
-        event_id, offers, auto_spend = inserted
+        event_id, offers, auto_spend, awarded = inserted
         if queue:
             response = {"id": event_id, "status": "queued", "awards": []}
         elif original is not None:
@@ -190,7 +195,12 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
                 else []
             )
             response = _award(
-                event=event, event_id=event_id, wallet=wallet, received_at=now, offers=offers
+                event=event,
+                event_id=event_id,
+                wallet=wallet,
+                received_at=now,
+                offers=offers,
+                awarded_in_period=awarded,
             )
             if spendable:
                 _spend_at_purchase(event, event_id, wallet, spendable, response, now)
@@ -426,8 +436,24 @@ SELECT (SELECT id FROM inserted),
              FROM rewards_participant p
              JOIN rewards_schememerchant m
                ON m.scheme_id = p.scheme_id AND m.merchant_id = %(merchant)s
-            WHERE p.id = %(participant)s) END
+            WHERE p.id = %(participant)s) END,
+       -- What the participant was awarded per capped offer since each cap period's start,
+       -- for the capped offers this process saw last time (checked against the offers read
+       -- here before use). A lot counts at the time of the event that earned it.
+       CASE WHEN cardinality(%(cap_offers)s::bigint[]) > 0 THEN (
+           SELECT json_agg(json_build_array(v.offer_id, (
+                      SELECT COALESCE(sum(l.amount_minor), 0)
+                        FROM rewards_awardlot l
+                       WHERE l.account_id = %(account)s AND l.offer_id = v.offer_id
+                         AND (v.since IS NULL OR l.awarded_at >= v.since))))
+             FROM unnest(%(cap_offers)s::bigint[], %(cap_since)s::timestamptz[])
+                  AS v(offer_id, since)) END
 """
+
+# The effective offers last read per (scheme, event type) in this process: only a guess
+# of which offers are capped, so the cap sums can be read with the event's insert; the
+# offers read by that same statement decide whether the guess held (_caps_if_current).
+_offers_seen: dict[tuple[int, str], tuple["_OfferRow", ...]] = {}
 
 
 def _insert_event(
@@ -439,7 +465,7 @@ def _insert_event(
     received_at: datetime,
     original_id: int | None,
     queued: bool,
-) -> tuple[int, list["_OfferRow"], bool] | None:
+) -> tuple[int, list["_OfferRow"], bool, dict[int, int] | None] | None:
     """Inserts the event (None when its key exists already) and, in the same statement,
     reads what processing it needs: the scheme's effective offers for its type (their
     rules parsed once per process, keyed by the rules' text) and whether a purchase pays
@@ -447,6 +473,13 @@ def _insert_event(
     processed_now = not queued and event.type != CustomerEvent.Type.REFUND
     classifications = _classifications(event.type)
     merchant_id = event.merchant.pk if event.merchant is not None else None
+    seen_capped = [
+        offer
+        for offer in _offers_seen.get((wallet.scheme_id, event.type), ())
+        if offer.rules.participant_cap is not None
+    ]
+    if not processed_now:
+        seen_capped = []
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_EVENT_SQL,
@@ -472,18 +505,36 @@ def _insert_event(
                 and event.type == CustomerEvent.Type.PURCHASE
                 and merchant_id is not None
                 and wallet.balance_minor > 0,
+                "cap_offers": [offer.id for offer in seen_capped],
+                "cap_since": [
+                    cap_period_start(offer.rules, event.occurred_at, wallet.time_zone)
+                    for offer in seen_capped
+                ],
+                "account": wallet.account_id,
             },
         )
-        event_id, offers, auto_spend = cursor.fetchone()
+        event_id, offers, auto_spend, caps = cursor.fetchone()
     if event_id is None:
         return None
-    if isinstance(offers, str):
-        offers = json.loads(offers)
-    rows = [
+    rows = tuple(
         _OfferRow(row[0], row[1], row[4], _parsed_rules(row[0], row[2], row[3]))
-        for row in offers or ()
-    ]
-    return event_id, rows, bool(auto_spend)
+        for row in _json_value(offers) or ()
+    )
+    if processed_now:
+        _offers_seen[(wallet.scheme_id, event.type)] = rows
+    awarded = _caps_if_current(rows, seen_capped, _json_value(caps) or ())
+    return event_id, list(rows), bool(auto_spend), awarded
+
+
+def _caps_if_current(
+    offers: Sequence["_OfferRow"], seen_capped: Sequence["_OfferRow"], caps: Sequence[Any]
+) -> dict[int, int] | None:
+    """The cap sums read with the insert, if they were read for exactly the capped offers
+    (same rules) now effective; else None, and _award reads them itself."""
+    capped = [offer for offer in offers if offer.rules.participant_cap is not None]
+    if [(o.id, o.rules) for o in capped] != [(o.id, o.rules) for o in seen_capped]:
+        return None
+    return {int(offer_id): int(total) for offer_id, total in caps}
 
 
 def _store_response(
@@ -653,9 +704,11 @@ def _award(
     wallet: LockedWallet,
     received_at: datetime,
     offers: Sequence[_OfferRow] | None = None,
+    awarded_in_period: dict[int, int] | None = None,
 ) -> dict[str, Any]:
     """Evaluates the event for the locked wallet and posts what it earns (``offers``: the
-    scheme's effective offers for the event's type, when already read)."""
+    scheme's effective offers for the event's type, and ``awarded_in_period`` their cap
+    sums, when already read)."""
     if offers is None:
         offers = _effective_offers(wallet.scheme_id, event.type)
     lines: list[AwardLine] = []
@@ -667,7 +720,9 @@ def _award(
             birth_date=wallet.birth_date,
             name_day=wallet.name_day,
             purchase_count_before=wallet.purchase_count,
-            awarded_in_period=_awarded_in_period(wallet, offers, event.occurred_at),
+            awarded_in_period=awarded_in_period
+            if awarded_in_period is not None
+            else _awarded_in_period(wallet, offers, event.occurred_at),
         )
         lines = evaluate(
             _event_facts(event, wallet, received_at, offers),
