@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler, set_rollback
@@ -102,6 +103,8 @@ ERRORS = {
 class IntegratorView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsIntegrator]
+    # JSON only: integrators are machines, and content negotiation over one renderer is free.
+    renderer_classes = [JSONRenderer]
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
