@@ -25,11 +25,13 @@ from dashboards.scoping import NoDashboardAccess, Scope, scope_for_user
 from dashboards.selectors import loyalty_board
 from dashboards.serializers import (
     CampaignBacklogSerializer,
+    CampaignBudgetSerializer,
     CampaignDashboardSerializer,
     CampaignDaysSerializer,
     CampaignFunnelSerializer,
     CampaignPartnersSerializer,
     CampaignPrizesSerializer,
+    CampaignRegionsSerializer,
     CampaignRejectionReasonsSerializer,
     FilterErrorSerializer,
     LoyaltyBoardSerializer,
@@ -185,6 +187,12 @@ CAMPAIGN_PARAMETERS = [
         description="A channel partner in your scope (400 otherwise); a channel partner user "
         "is locked to their own.",
     ),
+    OpenApiParameter(
+        "region",
+        str,
+        description="A Swedish county's ISO 3166-2:SE code (SE-AB ... SE-Z); anything else "
+        "is refused (400).",
+    ),
 ]
 
 
@@ -246,3 +254,7 @@ CampaignPrizesView = _campaign_section(
     CampaignPrizesSerializer, "Prizes won and left against the stock"
 )
 CampaignPartnersView = _campaign_section(CampaignPartnersSerializer, "Claims by channel partner")
+CampaignRegionsView = _campaign_section(CampaignRegionsSerializer, "Claims by county (region)")
+CampaignBudgetView = _campaign_section(
+    CampaignBudgetSerializer, "Prize budget spent and committed against the cap"
+)

@@ -42,5 +42,15 @@ urlpatterns = [
         api.CampaignPartnersView.as_view(),
         name="campaign-channel-partners",
     ),
+    path(
+        "campaigns/<int:campaign_id>/regions/",
+        api.CampaignRegionsView.as_view(),
+        name="campaign-regions",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/budget/",
+        api.CampaignBudgetView.as_view(),
+        name="campaign-budget",
+    ),
     path("exports/", include("dashboards.api_urls_exports")),
 ]

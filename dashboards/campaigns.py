@@ -18,8 +18,13 @@ in the date range (days in the campaign's time zone), of the chosen prize and pa
 - backlog by age: claims waiting now, by time since they entered the queue; median time to
   decision: checkers' confirmations in the range. Both per campaign (the prize filter does
   not narrow them: verification counts per campaign).
-- prizes: stock, won (``quantity_awarded``) and left, now.
-- channel partner: the partner the campaign's review settings name (claims carry none).
+- prizes: stock, won (``quantity_awarded``) and left, now (the campaign's whole stock,
+  shown to managers and to the partner the campaign runs through).
+- channel partner: each claim's own partner (its code batch's, else the campaign's, set when
+  the claim was created); a code's: its batch's, else the campaign's.
+- region: the county the claim form names (blank: not asked or not given).
+- budget: the campaign's prize budget cap; spent = prize values of the claims approved or
+  past it, committed = of those still waiting for a decision.
 """
 
 from dataclasses import dataclass, field
@@ -27,14 +32,21 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from claims.models import Claim, ClaimStatus
+from claims.models import Claim, ClaimStatus, Region
 from crm.models import ChannelPartner
-from dashboards.scoping import CLAIM_PARTNER_FIELD, Scope
+from dashboards.scoping import (
+    CAMPAIGN_PARTNER_FIELD,
+    CLAIM_PARTNER_FIELD,
+    CODE_PARTNER_FIELDS,
+    Scope,
+    partner_is,
+)
+from dashboards.selectors import Unit
 from rewards.models import Code, CodeBatch, Prize, Scheme
 from verification.models import Proposal
 from verification.selectors import median_time_to_decision, waiting_by_age_bucket
@@ -81,6 +93,7 @@ class CampaignFilters:
     date_to: date
     prize: Prize | None = None
     channel_partner: ChannelPartner | None = None
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,33 @@ class PartnerFigures:
     rejected: int
 
 
+@dataclass(frozen=True, slots=True)
+class RegionFigures:
+    region: str  # an ISO 3166-2:SE county code; "" when the claim names none
+    name: str
+    submitted: int
+    in_review: int
+    approved: int
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetFigures:
+    unit: Unit
+    cap_minor: int | None  # None: the campaign has no prize budget cap
+    spent_minor: int
+    committed_minor: int
+    left_minor: int | None
+    spent_share: float | None  # spent / cap, 0..1 and beyond; None without a cap (or 0)
+
+    @property
+    def spent_percent(self) -> int | None:
+        """Spent as a whole percentage of the cap, capped at 100 for the progress bar."""
+        if self.spent_share is None:
+            return None
+        return min(100, round(self.spent_share * 100))
+
+
 @dataclass
 class CampaignDashboard:
     computed_at: datetime
@@ -125,14 +165,11 @@ class CampaignDashboard:
     rejection_reasons: list[dict[str, Any]] = field(default_factory=list)
     prizes: list[PrizeFigures] = field(default_factory=list)
     channel_partners: list[PartnerFigures] = field(default_factory=list)
+    regions: list[RegionFigures] = field(default_factory=list)
+    budget: BudgetFigures | None = None
 
     def funnel_count(self, key: str) -> int:
         return next(step.count for step in self.funnel if step.key == key)
-
-
-def campaign_partner_id(campaign: Scheme) -> int | None:
-    settings = getattr(campaign, "review_settings", None)
-    return settings.channel_partner_id if settings is not None else None
 
 
 def campaign_partners(scope: Scope) -> QuerySet[ChannelPartner]:
@@ -147,7 +184,11 @@ def campaign_partners(scope: Scope) -> QuerySet[ChannelPartner]:
 
 
 def campaign_prizes(scope: Scope, campaign: Scheme) -> QuerySet[Prize]:
-    return scope.restrict(Prize.objects.filter(scheme=campaign), partner_field=CLAIM_PARTNER_FIELD)
+    """The campaign's prizes with their whole stock: a partner-limited scope sees them only
+    for a campaign run through its partner (the stock is shared by every partner)."""
+    return scope.restrict(
+        Prize.objects.filter(scheme=campaign), partner_field=CAMPAIGN_PARTNER_FIELD
+    )
 
 
 def _bounds(campaign: Scheme, filters: CampaignFilters) -> tuple[datetime, datetime, ZoneInfo]:
@@ -161,10 +202,15 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _partner_rows(scope: Scope, rows: QuerySet[Any], filters: CampaignFilters) -> QuerySet[Any]:
-    rows = scope.restrict(rows, partner_field=CLAIM_PARTNER_FIELD)
+def _partner_rows(
+    scope: Scope,
+    rows: QuerySet[Any],
+    filters: CampaignFilters,
+    partner_field: str | tuple[str, ...] = CLAIM_PARTNER_FIELD,
+) -> QuerySet[Any]:
+    rows = scope.restrict(rows, partner_field=partner_field)
     if filters.channel_partner is not None:
-        rows = rows.filter(**{f"{CLAIM_PARTNER_FIELD}_id": filters.channel_partner.pk})
+        rows = rows.filter(partner_is(partner_field, filters.channel_partner.pk))
     return rows
 
 
@@ -179,6 +225,10 @@ def _status_counts() -> dict[str, Count]:
     }
 
 
+def _group_counts() -> dict[str, Count]:
+    return {k: v for k, v in _status_counts().items() if k not in ("dispatched", "delivered")}
+
+
 def campaign_dashboard(
     *, scope: Scope, campaign: Scheme, filters: CampaignFilters, now: datetime | None = None
 ) -> CampaignDashboard:
@@ -191,11 +241,14 @@ def campaign_dashboard(
     prize_id = filters.prize.pk if filters.prize is not None else None
 
     # Codes: issued as of now (ready batches), entered in the range.
-    codes = _partner_rows(scope, Code.objects.filter(scheme=campaign), filters).filter(
-        batch__status=CodeBatch.Status.READY
-    )
+    codes = _partner_rows(
+        scope, Code.objects.filter(scheme=campaign), filters, CODE_PARTNER_FIELDS
+    ).filter(batch__status=CodeBatch.Status.READY)
     if prize_id is not None:
         codes = codes.filter(prize_id=prize_id)
+    if filters.region:
+        # Codes carry no county: only those whose claim names it count.
+        codes = codes.filter(claim__region=filters.region)
     code_counts = codes.aggregate(
         codes_issued=Count("pk"),
         codes_entered=Count(
@@ -210,7 +263,14 @@ def campaign_dashboard(
     )
     if prize_id is not None:
         claims = claims.filter(prize_id=prize_id)
-    counts = {**code_counts, **claims.aggregate(**_status_counts())}
+    if filters.region:
+        claims = claims.filter(region=filters.region)
+    claim_counts = claims.aggregate(
+        **_status_counts(),
+        spent_minor=Sum("prize__value_minor", filter=Q(status__in=APPROVED), default=0),
+        committed_minor=Sum("prize__value_minor", filter=Q(status__in=IN_REVIEW), default=0),
+    )
+    counts = {**code_counts, **claim_counts}
     board.funnel = [
         FunnelStep(
             key=key,
@@ -234,16 +294,17 @@ def campaign_dashboard(
         board.days.append({"day": day, "claims": per_day.get(day, 0)})
         day += timedelta(days=1)
 
-    # Verification: the campaign's queue, or nothing when the partner filter names another
-    # partner than the campaign's (the queue metrics count per campaign).
-    partner_id = campaign_partner_id(campaign)
-    visible = filters.channel_partner is None or filters.channel_partner.pk == partner_id
-    if scope.is_partner_limited and scope.channel_partner_id != partner_id:
-        visible = False
-    scheme_ids = [campaign.pk] if visible else []
-    board.backlog = waiting_by_age_bucket(scheme_ids=scheme_ids, now=now)
+    # Verification: the campaign's queue, of the scope's (or the filter's) partner's claims.
+    partner_id = filters.channel_partner.pk if filters.channel_partner is not None else None
+    if scope.is_partner_limited:
+        partner_id = scope.channel_partner_id
+    board.backlog = waiting_by_age_bucket(
+        scheme_ids=[campaign.pk], now=now, channel_partner_id=partner_id
+    )
     board.backlog_total = sum(bucket["count"] for bucket in board.backlog)
-    board.time_to_decision = median_time_to_decision(scheme_ids=scheme_ids, since=start, until=end)
+    board.time_to_decision = median_time_to_decision(
+        scheme_ids=[campaign.pk], since=start, until=end, channel_partner_id=partner_id
+    )
 
     # Rejection reasons of the rejected claims (their confirmed rejecting proposal).
     board.rejection_reasons = [
@@ -267,7 +328,9 @@ def campaign_dashboard(
         row["prize_id"]: row["count"]
         for row in claims.values("prize_id").annotate(count=Count("pk")).order_by()
     }
-    prizes = _partner_rows(scope, Prize.objects.filter(scheme=campaign), filters)
+    prizes = _partner_rows(
+        scope, Prize.objects.filter(scheme=campaign), filters, CAMPAIGN_PARTNER_FIELD
+    )
     if prize_id is not None:
         prizes = prizes.filter(pk=prize_id)
     board.prizes = [
@@ -292,9 +355,33 @@ def campaign_dashboard(
             rejected=row["rejected"],
         )
         for row in claims.values(f"{CLAIM_PARTNER_FIELD}_id", f"{CLAIM_PARTNER_FIELD}__name")
-        .annotate(
-            **{k: v for k, v in _status_counts().items() if k not in ("dispatched", "delivered")}
-        )
-        .order_by(f"{CLAIM_PARTNER_FIELD}__name")
+        .annotate(**_group_counts())
+        .order_by(f"{CLAIM_PARTNER_FIELD}__name", f"{CLAIM_PARTNER_FIELD}_id")
     ]
+
+    board.regions = sorted(
+        (
+            RegionFigures(
+                region=row["region"],
+                name=str(Region(row["region"]).label) if row["region"] else "No county given",
+                submitted=row["submitted"],
+                in_review=row["in_review"],
+                approved=row["approved"],
+                rejected=row["rejected"],
+            )
+            for row in claims.values("region").annotate(**_group_counts()).order_by()
+        ),
+        key=lambda figures: (-figures.submitted, figures.region == "", figures.name),
+    )
+
+    cap = campaign.prize_budget_minor
+    spent = counts["spent_minor"]
+    board.budget = BudgetFigures(
+        unit=Unit.of(campaign),
+        cap_minor=cap,
+        spent_minor=spent,
+        committed_minor=counts["committed_minor"],
+        left_minor=cap - spent if cap is not None else None,
+        spent_share=round(spent / cap, 4) if cap else None,
+    )
     return board

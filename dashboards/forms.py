@@ -9,6 +9,7 @@ from django import forms
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from claims.models import Region
 from dashboards.campaigns import (
     MAX_DAYS,
     CampaignFilters,
@@ -133,6 +134,11 @@ class CampaignFilterForm(forms.Form):
         required=False,
         empty_label=_("All channel partners"),
     )
+    region = forms.ChoiceField(
+        label=_("County"),
+        choices=(),  # set per form: the counties sorted by name in the reader's language
+        required=False,
+    )
 
     def __init__(
         self, *args: Any, scope: Scope, campaign: Scheme | None = None, **kwargs: Any
@@ -144,6 +150,12 @@ class CampaignFilterForm(forms.Form):
         assert isinstance(fields["prize"], forms.ModelChoiceField)  # noqa: S101
         assert isinstance(fields["channel_partner"], forms.ModelChoiceField)  # noqa: S101
         fields["campaign"].queryset = scope.campaigns().order_by("name", "pk")
+        region = fields["region"]
+        assert isinstance(region, forms.ChoiceField)  # noqa: S101
+        region.choices = [
+            ("", _("All counties")),
+            *sorted(Region.choices, key=lambda choice: str(choice[1])),
+        ]
         fields["campaign"].initial = campaign.pk if campaign is not None else None
         if campaign is not None:
             fields["prize"].queryset = campaign_prizes(scope, campaign).order_by("name", "pk")
@@ -182,4 +194,5 @@ class CampaignFilterForm(forms.Form):
             date_to=self.cleaned_data["date_to"],
             prize=self.cleaned_data.get("prize"),
             channel_partner=self.cleaned_data.get("channel_partner"),
+            region=self.cleaned_data.get("region") or "",
         )

@@ -16,19 +16,24 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
+from claims.models import Claim
 from crm.middleware import is_staff_user
 from crm.models import StaffProfile
 from crm.roles import Role, user_roles
-from rewards.models import Scheme
+from rewards.models import CodeBatch, Scheme
 
 VIEW_DASHBOARD = "dashboards.view_dashboard"
 VIEW_LOYALTY_BOARD = "dashboards.view_loyalty_board"
 # A campaign's channel partner, as verification defines it (its review settings name it):
 # the path from a scheme, and from a row carrying a ``scheme``.
 SCHEME_PARTNER_FIELD = "review_settings__channel_partner"
-CLAIM_PARTNER_FIELD = f"scheme__{SCHEME_PARTNER_FIELD}"
+CAMPAIGN_PARTNER_FIELD = f"scheme__{SCHEME_PARTNER_FIELD}"
+# A claim's own partner, set when it was created (its code batch's, else the campaign's).
+CLAIM_PARTNER_FIELD = "channel_partner"
+# A printed code's partner: its batch's, or for a batch naming none, the campaign's.
+CODE_PARTNER_FIELDS = ("batch__channel_partner", CAMPAIGN_PARTNER_FIELD)
 CAMPAIGN_KINDS = (Scheme.Kind.INSTANT_WIN, Scheme.Kind.LUCKY_DRAW)
 
 ModelT = TypeVar("ModelT", bound=Model)
@@ -71,10 +76,20 @@ class Scope:
 
     def campaigns(self) -> QuerySet[Scheme]:
         """The instant-win and lucky-draw campaigns this scope may open: a partner-limited
-        scope only those whose review settings name its partner."""
+        scope only those where something is its partner's: the review settings name it, or
+        a claim or a code batch of the campaign is its."""
         campaigns = self.schemes().filter(kind__in=CAMPAIGN_KINDS)
         if self.is_partner_limited:
-            campaigns = campaigns.filter(**{f"{SCHEME_PARTNER_FIELD}_id": self.channel_partner_id})
+            partner_id = self.channel_partner_id
+            campaigns = campaigns.filter(
+                Q(**{f"{SCHEME_PARTNER_FIELD}_id": partner_id})
+                | Q(pk__in=Claim.objects.filter(channel_partner_id=partner_id).values("scheme_id"))
+                | Q(
+                    pk__in=CodeBatch.objects.filter(channel_partner_id=partner_id).values(
+                        "scheme_id"
+                    )
+                )
+            )
         return campaigns
 
     def restrict(
@@ -82,23 +97,35 @@ class Scope:
         rows: QuerySet[ModelT],
         *,
         scheme_field: str = "scheme",
-        partner_field: str | None = None,
+        partner_field: str | tuple[str, ...] | None = None,
     ) -> QuerySet[ModelT]:
         """``rows`` narrowed to this scope. ``scheme_field`` is the lookup path from a row
         to its scheme (``"scheme"``, ``"code__batch__scheme"``); ``partner_field`` the path
-        to its channel partner, or None when the rows have none (then a partner-limited
-        scope sees nothing of them)."""
+        to its channel partner (a tuple: the first of those paths that names one), or None
+        when the rows have none (then a partner-limited scope sees nothing of them)."""
         if self.client_id is not None:
             rows = rows.filter(**{f"{scheme_field}__client_id": self.client_id})
         if self.channel_partner_id is not None:
             if partner_field is None:
                 return rows.none()
-            rows = rows.filter(**{f"{partner_field}_id": self.channel_partner_id})
+            rows = rows.filter(partner_is(partner_field, self.channel_partner_id))
         return rows
 
     def require_loyalty_board(self) -> None:
         if not self.may_view_loyalty_board or self.is_partner_limited:
             raise NoDashboardAccess("The loyalty operator board is not open to this user.")
+
+
+def partner_is(partner_field: str | tuple[str, ...], partner_id: int) -> Q:
+    """The rows whose partner is ``partner_id``: by one path, or by the first of several
+    paths that names a partner (a code's batch partner, else its campaign's)."""
+    paths = (partner_field,) if isinstance(partner_field, str) else partner_field
+    condition = Q()
+    unnamed = Q()
+    for path in paths:
+        condition |= unnamed & Q(**{f"{path}_id": partner_id})
+        unnamed &= Q(**{f"{path}__isnull": True})
+    return condition
 
 
 def scope_for_user(user: Any) -> Scope:

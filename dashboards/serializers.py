@@ -163,6 +163,7 @@ class CampaignFiltersSerializer(serializers.Serializer):
         allow_null=True,
         help_text="A channel partner user's own partner always.",
     )
+    region = serializers.CharField(help_text="A county's ISO 3166-2:SE code; empty for all.")
 
 
 class CampaignComputedAtSerializer(serializers.Serializer):
@@ -179,6 +180,7 @@ class CampaignComputedAtSerializer(serializers.Serializer):
                 "date_to": filters.date_to,
                 "prize": filters.prize,
                 "channel_partner": filters.channel_partner,
+                "region": filters.region,
             }
         ).data
 
@@ -233,6 +235,35 @@ class PartnerFiguresSerializer(serializers.Serializer):
     rejected = serializers.IntegerField()
 
 
+class RegionFiguresSerializer(serializers.Serializer):
+    region = serializers.CharField(help_text="ISO 3166-2:SE county code; empty: none given.")
+    name = serializers.CharField()
+    submitted = serializers.IntegerField()
+    in_review = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+
+
+class BudgetSerializer(serializers.Serializer):
+    unit = UnitSerializer()
+    cap_minor = serializers.IntegerField(
+        allow_null=True, help_text="The campaign's prize budget cap; null: no cap set."
+    )
+    spent_minor = serializers.IntegerField(
+        help_text="Prize values of the claims approved or past it (released, dispatched, "
+        "returned, delivered)."
+    )
+    committed_minor = serializers.IntegerField(
+        help_text="Prize values of the claims still waiting for a decision."
+    )
+    left_minor = serializers.IntegerField(
+        allow_null=True, help_text="Cap minus spent (negative when overspent); null: no cap."
+    )
+    spent_share = serializers.FloatField(
+        allow_null=True, help_text="Spent over the cap (1.0 = all of it); null: no cap or 0."
+    )
+
+
 class CampaignFunnelSerializer(CampaignComputedAtSerializer):
     funnel = FunnelStepSerializer(many=True)
 
@@ -259,8 +290,18 @@ class CampaignPartnersSerializer(CampaignComputedAtSerializer):
     channel_partners = PartnerFiguresSerializer(many=True)
 
 
+class CampaignRegionsSerializer(CampaignComputedAtSerializer):
+    regions = RegionFiguresSerializer(many=True)
+
+
+class CampaignBudgetSerializer(CampaignComputedAtSerializer):
+    budget = BudgetSerializer()
+
+
 class CampaignDashboardSerializer(
     CampaignFunnelSerializer,
+    CampaignRegionsSerializer,
+    CampaignBudgetSerializer,
     CampaignDaysSerializer,
     CampaignBacklogSerializer,
     CampaignRejectionReasonsSerializer,

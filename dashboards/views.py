@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from dashboards.campaigns import campaign_dashboard, campaign_partner_id
+from dashboards.campaigns import campaign_dashboard
 from dashboards.forms import (
     BoardFilterForm,
     CampaignFilterForm,
@@ -133,7 +133,6 @@ def _campaign_context(request: HttpRequest, campaign_id: int) -> tuple[dict[str,
     query = data.copy()
     query.pop("campaign", None)
     context["query"] = query.urlencode()
-    context["campaign_partner_id"] = campaign_partner_id(campaign)
     return context, 200
 
 

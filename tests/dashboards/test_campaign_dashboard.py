@@ -7,14 +7,18 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from claims.models import Claim
 from crm.roles import Role
 from tests.claims.conftest import private_storage  # noqa: F401
 from tests.crm.factories import staff_user
 from tests.dashboards.campaign_data import (
+    EXPECTED_BUDGET_1,
     EXPECTED_FUNNEL_1,
     EXPECTED_PRIZES_1,
     EXPECTED_RATES_1,
+    EXPECTED_REGIONS_1,
     build_campaigns,
+    claim_through_batch_of,
     partner_user,
 )
 from tests.dashboards.conftest import client_manager_of
@@ -29,6 +33,8 @@ SECTIONS = [
     "dashboards-api:campaign-rejection-reasons",
     "dashboards-api:campaign-prizes",
     "dashboards-api:campaign-channel-partners",
+    "dashboards-api:campaign-regions",
+    "dashboards-api:campaign-budget",
 ]
 
 
@@ -101,6 +107,8 @@ def test_a_channel_partner_sees_the_hand_computed_figures_of_their_rows(sign_in,
             "rejected": 1,
         }
     ]
+    assert body["regions"] == EXPECTED_REGIONS_1
+    assert body["budget"] == EXPECTED_BUDGET_1
 
 
 def test_the_prize_filter_narrows_to_that_prizes_rows(sign_in, campaigns):
@@ -178,11 +186,199 @@ def test_a_channel_partners_partner_filter_is_locked_to_their_own(sign_in, campa
     assert "B&#x27;s scratch card" not in home.text
 
 
-def test_a_partner_whose_campaign_names_no_partner_sees_nothing_of_it(sign_in, campaigns):
+def test_a_partner_keeps_their_claims_when_the_campaign_names_no_partner(sign_in, campaigns):
     campaigns.campaign_1.review_settings.delete()
     client = sign_in(partner_user(campaigns.client_a, campaigns.partner_1))
 
-    assert client.get(api(campaigns.campaign_1)).status_code == 404
+    body = client.get(api(campaigns.campaign_1)).json()
+
+    # The claims keep the partner they were created with; the codes never entered and the
+    # prizes' stock were the campaign's, which now runs through nobody.
+    assert funnel(body)["submitted"] == 4
+    assert funnel(body)["codes_issued"] == 0
+    assert body["prizes"] == []
+    assert body["regions"] == EXPECTED_REGIONS_1
+    assert client.get(api(campaigns.campaign_2)).status_code == 404
+
+
+# ---------------------------------------------------------------- counties and the budget
+
+
+def test_the_county_filter_narrows_every_figure(sign_in, campaigns):
+    client = sign_in(partner_user(campaigns.client_a, campaigns.partner_1))
+
+    body = client.get(api(campaigns.campaign_1), {"region": "SE-AB"}).json()
+
+    assert body["filters"]["region"] == "SE-AB"
+    # The two Stockholm claims, both for X: one waiting, one approved.
+    assert funnel(body) == {
+        "codes_issued": 2,
+        "codes_entered": 2,
+        "submitted": 2,
+        "in_review": 1,
+        "approved": 1,
+        "rejected": 0,
+        "dispatched": 0,
+        "delivered": 0,
+    }
+    assert body["regions"] == [EXPECTED_REGIONS_1[0]]
+    assert body["budget"] == {
+        **EXPECTED_BUDGET_1,
+        "spent_minor": 1_500,
+        "committed_minor": 1_500,
+        "left_minor": 8_500,
+        "spent_share": 0.15,
+    }
+    assert body["channel_partners"][0]["submitted"] == 2
+
+
+@pytest.mark.parametrize("region", ["SE-XX", "Stockholm", "se-ab"])
+def test_a_county_that_is_not_one_is_refused(sign_in, campaigns, region):
+    client = sign_in(client_manager_of(campaigns.client_a))
+
+    responses = [
+        client.get(address, {"region": region}) for address in every_address(campaigns.campaign_1)
+    ]
+
+    assert {response.status_code for response in responses} == {400}
+    assert responses[2].json()["errors"] == {
+        "region": [f"Select a valid choice. {region} is not one of the available choices."]
+    }
+
+
+def test_the_budget_without_a_cap_reads_no_cap(sign_in, campaigns):
+    client = sign_in(client_manager_of(campaigns.client_a))
+
+    body = client.get(api(campaigns.campaign_2, "dashboards-api:campaign-budget")).json()
+    page_text = client.get(page(campaigns.campaign_2)).text
+
+    assert body["budget"] == {
+        "unit": {"label": "points", "exponent": 0},
+        "cap_minor": None,
+        "spent_minor": 0,
+        "committed_minor": 0,  # the winter jacket's value is 0
+        "left_minor": None,
+        "spent_share": None,
+    }
+    assert 'data-testid="budget-no-cap">No budget cap set<' in page_text
+    assert "<progress" not in page_text
+
+
+def test_the_budget_shows_its_figures_in_words_beside_the_bar(sign_in, campaigns):
+    client = sign_in(partner_user(campaigns.client_a, campaigns.partner_1))
+
+    response = client.get(page(campaigns.campaign_1))
+
+    figures = BoardTables(response.text).figures
+    assert " ".join(figures["budget-summary"].split()) == (
+        "Spent 5,500 points of 10,000 points (55.0 %) 55.0 %"
+    )
+    assert '<progress id="budget-progress" max="100" value="55">' in response.text
+    assert BoardTables(response.text).tables["table-budget"] == [
+        ("Cap", [10_000]),
+        ("Spent", [5_500]),
+        ("Committed", [1_500]),
+        ("Left", [4_500]),
+    ]
+
+
+# ---------------------------------------------------------------- two partners, one campaign
+
+
+def test_each_claim_belongs_to_its_code_batchs_partner_else_the_campaigns(campaigns):
+    south = claim_through_batch_of(campaigns.partner_2, prize=campaigns.prize_x, region="SE-O")
+
+    assert south.channel_partner == campaigns.partner_2
+    assert set(
+        Claim.objects.filter(scheme=campaigns.campaign_1)
+        .exclude(pk=south.pk)
+        .values_list("channel_partner", flat=True)
+    ) == {campaigns.partner_1.pk}
+
+
+def test_two_partners_claims_in_one_campaign_are_kept_apart(sign_in, campaigns):
+    claim_through_batch_of(campaigns.partner_2, prize=campaigns.prize_x, region="SE-O")
+    north = sign_in(partner_user(campaigns.client_a, campaigns.partner_1))
+    north_body = north.get(api(campaigns.campaign_1)).json()
+
+    assert funnel(north_body) == EXPECTED_FUNNEL_1
+    assert north_body["regions"] == EXPECTED_REGIONS_1
+    assert north_body["budget"] == EXPECTED_BUDGET_1
+    assert north_body["backlog_total"] == 1
+    assert [row["name"] for row in north_body["channel_partners"]] == ["North region"]
+
+    south = sign_in(partner_user(campaigns.client_a, campaigns.partner_2))
+    south_body = south.get(api(campaigns.campaign_1)).json()
+    assert funnel(south_body) == {
+        "codes_issued": 1,
+        "codes_entered": 1,
+        "submitted": 1,
+        "in_review": 1,
+        "approved": 0,
+        "rejected": 0,
+        "dispatched": 0,
+        "delivered": 0,
+    }
+    assert south_body["channel_partners"] == [
+        {
+            "channel_partner_id": campaigns.partner_2.pk,
+            "name": "South region",
+            "submitted": 1,
+            "in_review": 1,
+            "approved": 0,
+            "rejected": 0,
+        }
+    ]
+    assert south_body["regions"] == [
+        {
+            "region": "SE-O",
+            "name": "Västra Götaland County",
+            "submitted": 1,
+            "in_review": 1,
+            "approved": 0,
+            "rejected": 0,
+        }
+    ]
+    assert south_body["budget"]["spent_minor"] == 0
+    assert south_body["budget"]["committed_minor"] == 1_500
+    assert south_body["backlog_total"] == 1
+    assert south_body["time_to_decision"]["decisions"] == 0
+    assert south_body["rejection_reasons"] == []
+    # The stock is the campaign's (run through partner 1): not partner 2's to see.
+    assert south_body["prizes"] == []
+
+
+def test_a_partner_cannot_reach_the_other_partners_claims_by_filter(sign_in, campaigns):
+    claim_through_batch_of(campaigns.partner_2, prize=campaigns.prize_x, region="SE-O")
+    south = sign_in(partner_user(campaigns.client_a, campaigns.partner_2))
+
+    stockholm = south.get(api(campaigns.campaign_1), {"region": "SE-AB"}).json()
+    assert set(funnel(stockholm).values()) == {0}
+    assert stockholm["regions"] == []
+    assert stockholm["budget"]["spent_minor"] == 0
+    for address in every_address(campaigns.campaign_1):
+        refused = south.get(address, {"channel_partner": campaigns.partner_1.pk})
+        assert refused.status_code == 400, address
+    assert "North region" not in south.get(page(campaigns.campaign_1)).text
+    assert "Stockholm County</th>" not in south.get(page(campaigns.campaign_1)).text
+
+
+def test_a_client_manager_sees_both_partners_of_the_campaign(sign_in, campaigns):
+    claim_through_batch_of(campaigns.partner_2, prize=campaigns.prize_x, region="SE-O")
+    client = sign_in(client_manager_of(campaigns.client_a))
+
+    body = client.get(api(campaigns.campaign_1)).json()
+    south_only = client.get(api(campaigns.campaign_1), {"channel_partner": campaigns.partner_2.pk})
+
+    assert [(row["name"], row["submitted"]) for row in body["channel_partners"]] == [
+        ("North region", 4),
+        ("South region", 1),
+    ]
+    assert funnel(body)["submitted"] == 5
+    assert funnel(body)["codes_issued"] == 8
+    assert body["budget"]["committed_minor"] == 3_000
+    assert funnel(south_only.json())["submitted"] == 1
+    assert south_only.json()["backlog_total"] == 1
 
 
 # ---------------------------------------------------------------- a client manager
@@ -311,6 +507,20 @@ def test_the_api_returns_the_numbers_the_page_shows(sign_in, campaigns):
         )
         for prize in body["prizes"]
     ]
+    assert tables["table-regions"] == [
+        (
+            region["name"],
+            [region["in_review"], region["approved"], region["rejected"], region["submitted"]],
+        )
+        for region in body["regions"]
+    ]
+    budget = body["budget"]
+    assert tables["table-budget"] == [
+        ("Cap", [budget["cap_minor"]]),
+        ("Spent", [budget["spent_minor"]]),
+        ("Committed", [budget["committed_minor"]]),
+        ("Left", [budget["left_minor"]]),
+    ]
     assert tables["table-partners"] == [
         (
             partner["name"],
@@ -358,6 +568,8 @@ def test_the_openapi_schema_documents_the_campaign_api(client, db):
         "rejection-reasons/",
         "prizes/",
         "channel-partners/",
+        "regions/",
+        "budget/",
     ):
         operation = schema["paths"][f"/api/v1/dashboards/campaigns/{{campaign_id}}/{suffix}"]["get"]
         assert {parameter["name"] for parameter in operation["parameters"]} >= {
@@ -366,9 +578,11 @@ def test_the_openapi_schema_documents_the_campaign_api(client, db):
             "date_to",
             "prize",
             "channel_partner",
+            "region",
         }
         assert set(operation["responses"]) == {"200", "400", "403", "404"}
     assert "FunnelStep" in schema["components"]["schemas"]
+    assert {"RegionFigures", "Budget"} <= set(schema["components"]["schemas"])
 
 
 def test_the_claims_figures_read_through_the_dashboards_index(db):
