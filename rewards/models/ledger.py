@@ -3,6 +3,10 @@
 See docs/LEDGER.md. Every write goes through rewards.services.ledger; the database backs
 the invariants (triggers in the migrations refuse UPDATE and DELETE of entries and any
 journal whose entries do not sum to zero at commit).
+
+The foreign keys marked ``db_constraint=False`` are still enforced by the database, per
+statement rather than per row: statement-level triggers refuse rows naming missing ids, and
+the referenced rows cannot be deleted or renumbered (migration 0011).
 """
 
 from django.conf import settings
@@ -129,7 +133,11 @@ class Journal(models.Model):
         REVERSAL = "reversal", _("Reversal")
 
     scheme = models.ForeignKey(
-        Scheme, on_delete=models.PROTECT, related_name="journals", verbose_name=_("scheme")
+        Scheme,
+        on_delete=models.PROTECT,
+        related_name="journals",
+        verbose_name=_("scheme"),
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
@@ -146,6 +154,7 @@ class Journal(models.Model):
         blank=True,
         related_name="journals",
         verbose_name=_("participant"),
+        db_constraint=False,
     )
     merchant = models.ForeignKey(
         Merchant,
@@ -154,6 +163,7 @@ class Journal(models.Model):
         blank=True,
         related_name="journals",
         verbose_name=_("merchant"),
+        db_constraint=False,
     )
     event = models.ForeignKey(
         "rewards.CustomerEvent",
@@ -162,6 +172,7 @@ class Journal(models.Model):
         blank=True,
         related_name="journals",
         verbose_name=_("customer event"),
+        db_constraint=False,
     )
     reverses = models.OneToOneField(
         "self",
@@ -224,9 +235,14 @@ class AwardLot(models.Model):
         related_name="lots",
         verbose_name=_("wallet"),
         db_index=False,
+        db_constraint=False,
     )
     journal = models.ForeignKey(
-        Journal, on_delete=models.PROTECT, related_name="lots", verbose_name=_("award journal")
+        Journal,
+        on_delete=models.PROTECT,
+        related_name="lots",
+        verbose_name=_("award journal"),
+        db_constraint=False,
     )
     offer = models.ForeignKey(
         "rewards.Offer",
@@ -236,6 +252,7 @@ class AwardLot(models.Model):
         related_name="lots",
         verbose_name=_("offer"),
         db_index=False,
+        db_constraint=False,
     )
     amount_minor = models.BigIntegerField(_("amount (minor units)"))
     consumed_minor = models.BigIntegerField(_("spent (minor units)"), default=0)
@@ -310,7 +327,11 @@ class Entry(models.Model):
     """
 
     journal = models.ForeignKey(
-        Journal, on_delete=models.PROTECT, related_name="entries", verbose_name=_("journal")
+        Journal,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        verbose_name=_("journal"),
+        db_constraint=False,
     )
     account = models.ForeignKey(
         Account,
@@ -318,6 +339,7 @@ class Entry(models.Model):
         related_name="entries",
         verbose_name=_("account"),
         db_index=False,
+        db_constraint=False,
     )
     lot = models.ForeignKey(
         AwardLot,
@@ -326,6 +348,7 @@ class Entry(models.Model):
         blank=True,
         related_name="entries",
         verbose_name=_("lot"),
+        db_constraint=False,
     )
     amount_minor = models.BigIntegerField(_("amount (minor units)"))
     posted_at = models.DateTimeField(_("posted at"))

@@ -50,7 +50,6 @@ from rewards.evaluation import (
     parse_offer_rules,
 )
 from rewards.models import SYSTEM_ACCOUNT_KINDS, Participant
-from rewards.services.events import processed_event_response
 from rewards.services.ledger import LockedWallet
 
 # ---------------------------------------------------------------------------- public
@@ -109,6 +108,8 @@ def events_evaluate_queued(*, scheme_id: int, chunk_size: int = 5000) -> int:
 
 
 # ---------------------------------------------------------------------------- loading
+
+_UNKNOWN = object()
 
 
 @dataclass(slots=True)
@@ -205,14 +206,15 @@ class _Chunk:
     merchant_groups: dict[int, frozenset[str]] = field(default_factory=dict)
     categories: dict[str, frozenset[str]] = field(default_factory=dict)
     cap_sums: dict[tuple[int, int, datetime | None], int] = field(default_factory=dict)
+    cap_since: dict[tuple[int, int], datetime | None] = field(default_factory=dict)
     # Lots of capped offers posted by this chunk: (account, offer) -> [(awarded_at, amount)].
     cap_new_lots: dict[tuple[int, int], list[tuple[datetime, int]]] = field(
         default_factory=lambda: defaultdict(list)
     )
-    postings: list[tuple[_Event, _WalletState, list[AwardLine], int]] = field(
-        default_factory=list
-    )  # (event, wallet, lines, balance before)
-    responses: list[tuple[int, str]] = field(default_factory=list)
+    postings: list[tuple[_Event, _WalletState, list[AwardLine], int, list[tuple[str, str]]]] = (
+        field(default_factory=list)
+    )  # (event, wallet, lines, balance before, lines' available_from and expires_at texts)
+    responses: list[str] = field(default_factory=list)  # lines of COPY text: id, JSON
     system_accounts: dict[str, int] = field(default_factory=dict)
     posted: int = 0
 
@@ -381,7 +383,14 @@ class _Chunk:
         self.categories = {row[0]: frozenset(row[1]) for row in cursor.fetchall()}
 
     def _cap_since(self, offer: _Offer, event: _Event, wallet: LockedWallet) -> datetime | None:
-        return cap_period_start(offer.rules, event.occurred_at, wallet.time_zone)
+        """The cap period start of a capped offer for an event, computed once per chunk
+        (loading the cap sums needs it, and so does evaluating the event)."""
+        key = (event.id, offer.id)
+        since = self.cap_since.get(key, _UNKNOWN)
+        if since is _UNKNOWN:
+            since = cap_period_start(offer.rules, event.occurred_at, wallet.time_zone)
+            self.cap_since[key] = since
+        return since  # type: ignore[return-value]
 
     def _load_cap_sums(self, cursor: Any) -> None:
         """What each wallet was awarded by each capped offer since each cap period start the
@@ -421,6 +430,14 @@ class _Chunk:
     # ------------------------------------------------------------------------ evaluation
 
     def evaluate(self) -> None:
+        # Each event's answer is written as COPY text here: the same JSON object as
+        # ``processed_event_response`` (jsonb stores it the same whatever the spacing), without
+        # a dict and json.dumps per event; timestamps are formatted once for the answer and
+        # the lots (``_timestamp``: ISO 8601 in UTC, which COPY reads too).
+        offer_json = {
+            offer_id: _copy_text(json.dumps(code)) for offer_id, code in self.offer_codes.items()
+        }
+        responses = self.responses
         for event in self.events:
             state = self.wallets[event.participant_id]
             wallet = state.wallet
@@ -437,28 +454,35 @@ class _Chunk:
             lines = self._lines(event, state, count_before)
             balance = state.balance_minor
             instant = 0
+            awards = ""
             if lines:
+                texts = [
+                    (_timestamp(line.available_from), _timestamp(line.expires_at)) for line in lines
+                ]
                 instant = sum(
                     line.amount_minor for line in lines if line.spend_method == "instant_discount"
                 )
                 issued = sum(line.amount_minor for line in lines)
-                self.postings.append((event, state, lines, balance))
+                self.postings.append((event, state, lines, balance, texts))
                 balance += issued - instant
                 state.balance_minor = balance
                 state.awarded = True
-            self._respond(
-                event.id,
-                processed_event_response(
-                    event_id=event.id,
-                    lines=lines,
-                    offer_codes=self.offer_codes,
-                    instant=instant,
-                    balance=balance,
-                ),
+                awards = ",".join(
+                    f'{{"offer":{line.offer_id},'
+                    f'"offer_code":{offer_json.get(line.offer_id, '""')},'
+                    f'"amount_minor":{line.amount_minor},"available_from":"{available}",'
+                    f'"expires_at":{f'"{expires}"' if expires else "null"},'
+                    f'"spend_method":"{line.spend_method}"}}'
+                    for line, (available, expires) in zip(lines, texts, strict=True)
+                )
+            responses.append(
+                f'{event.id}\t{{"id":{event.id},"status":"processed","awards":[{awards}],'
+                f'"instant_discount_minor":{instant},"balance_minor":{balance}}}\n'
             )
 
     def _respond(self, event_id: int, response: Mapping[str, Any]) -> None:
-        self.responses.append((event_id, json.dumps(response)))
+        """One event's answer as a line of COPY text (id, JSON)."""
+        self.responses.append(f"{event_id}\t{_copy_text(json.dumps(response))}\n")
 
     def _lines(self, event: _Event, state: _WalletState, count_before: int) -> list[AwardLine]:
         offers = self._offers_for(event.type)
@@ -557,7 +581,7 @@ class _Chunk:
             _copy(
                 cursor,
                 "batch_evaluation_response (id, response)",
-                (f"{event_id}\t{_copy_text(response)}\n" for event_id, response in self.responses),
+                self.responses,
             )
             cursor.execute(
                 """
@@ -572,17 +596,17 @@ class _Chunk:
         self._raise_referrals()
 
     def _write_postings(self, cursor: Any) -> None:
-        lot_count = sum(len(lines) for _event, _state, lines, _balance in self.postings)
+        lot_count = sum(len(posting[2]) for posting in self.postings)
         journal_ids = _next_ids(cursor, "rewards_journal", len(self.postings))
         lot_ids = iter(_next_ids(cursor, "rewards_awardlot", lot_count))
         issued_account = self.system_accounts["points_issued"]
         redeemed_account = self.system_accounts.get("points_redeemed")
-        now = _copy_value(self.now)
+        now = _timestamp(self.now)
         scheme_id = self.scheme_id
         journals: list[str] = []
         lots: list[str] = []
         entries: list[str] = []
-        for (event, state, lines, balance_before), journal_id in zip(
+        for (event, state, lines, balance_before, texts), journal_id in zip(
             self.postings, journal_ids, strict=True
         ):
             account_id = state.wallet.account_id
@@ -591,11 +615,11 @@ class _Chunk:
                 f"{journal_id}\t{scheme_id}\taward\tevent:{event.id}:award\t\t"
                 f"{state.wallet.participant_id}\t{merchant}\t{event.id}\t\t{now}\n"
             )
-            awarded_at = _copy_value(event.occurred_at)
+            awarded_at = _timestamp(event.occurred_at)
             # As _post_awards: a negative balance is first recovered from new wallet lots.
             debt = max(0, -balance_before)
             issued = instant = 0
-            for line in lines:
+            for line, (available_from, expires_at) in zip(lines, texts, strict=True):
                 lot_id = next(lot_ids)
                 amount = line.amount_minor
                 is_instant = line.spend_method == "instant_discount"
@@ -604,8 +628,7 @@ class _Chunk:
                 lots.append(
                     f"{lot_id}\t{account_id}\t{journal_id}\t{line.offer_id}\t{amount}\t"
                     f"{amount if is_instant else recovered}\t0\t0\t{line.spend_method}\t"
-                    f"{awarded_at}\t{_copy_value(line.available_from)}\t"
-                    f"{_copy_value(line.expires_at)}\n"
+                    f"{awarded_at}\t{available_from}\t{expires_at or '\\N'}\n"
                 )
                 entries.append(f"{journal_id}\t{account_id}\t{lot_id}\t{amount}\t{now}\n")
                 issued += amount
@@ -696,9 +719,19 @@ def _int_array(values: Iterable[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _copy_value(value: int | datetime | None) -> str:
-    """An id or an aware datetime in COPY's text format (None is NULL)."""
+def _copy_value(value: int | None) -> str:
+    """An id in COPY's text format (None is NULL)."""
     return "\\N" if value is None else str(value)
+
+
+def _timestamp(value: datetime | None) -> str:
+    """An aware datetime as ISO 8601 in UTC with a Z, as the API answers it
+    (``rewards.services.events._iso``) and as COPY reads it; None is ''."""
+    if value is None:
+        return ""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _copy_text(text: str) -> str:

@@ -630,24 +630,26 @@ def lots_expire(
     cursor_id = after_account_id
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
+            # The next wallets with something due, locked in id order, in one statement: a
+            # wallet's first due lot (wallet expiry index) is enough to pick it, so the lots
+            # are read once, by the UPDATE below, which runs after the locks are held.
             cursor.execute(
                 """
-                SELECT DISTINCT l.account_id FROM rewards_awardlot l
-                  JOIN rewards_account a ON a.id = l.account_id
-                 WHERE a.scheme_id = %s AND l.account_id > %s AND l.expires_at <= %s
-                   AND l.amount_minor > l.consumed_minor + l.expired_minor + l.reversed_minor
-                 ORDER BY l.account_id LIMIT %s
+                SELECT a.id FROM rewards_account a
+                 WHERE a.scheme_id = %s AND a.kind = 'wallet' AND a.id > %s
+                   AND EXISTS (
+                       SELECT 1 FROM rewards_awardlot l
+                        WHERE l.account_id = a.id AND l.expires_at <= %s
+                          AND l.amount_minor > l.consumed_minor + l.expired_minor
+                                               + l.reversed_minor)
+                 ORDER BY a.id LIMIT %s
+                   FOR UPDATE
                 """,
                 [scheme_id, cursor_id, at, chunk_size],
             )
             account_ids = [row[0] for row in cursor.fetchall()]
             if not account_ids:
                 break
-            cursor.execute(
-                "SELECT id FROM rewards_account WHERE id = ANY(%s::bigint[]) ORDER BY id "
-                "FOR UPDATE",
-                [account_ids],
-            )
             cursor.execute(
                 _EXPIRE_SQL,
                 {
