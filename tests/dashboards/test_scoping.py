@@ -7,12 +7,14 @@ from django.contrib.auth.models import Group
 from crm.models import StaffProfile
 from crm.roles import Role
 from dashboards.models import LedgerMonth
-from dashboards.scoping import NoDashboardAccess, Scope, scope_for_user
+from dashboards.scoping import NoDashboardAccess, Scope, partner_is, scope_for_user
 from dashboards.services import rollups_refresh
-from rewards.models import Scheme
+from rewards.models import CodeBatch, Scheme
+from tests.claims.factories import InstantWinSchemeFactory, PrizeFactory, draft_claim, winning_code
 from tests.crm.factories import ChannelPartnerFactory, UserFactory, staff_user
 from tests.dashboards.conftest import client_manager_of
 from tests.rewards.factories import SchemeFactory
+from verification.models import CampaignReviewSettings
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +164,59 @@ def test_restrict_follows_the_partner_path_when_rows_have_one():
     )
 
     assert list(rows) == [mine.staff_profile]
+
+
+def _code_batch(scheme, partner=None):
+    return CodeBatch.objects.create(
+        scheme=scheme, size=1, status=CodeBatch.Status.READY, channel_partner=partner
+    )
+
+
+def test_a_partners_campaigns_are_those_where_something_is_theirs():
+    # Review settings naming the partner; a code batch of theirs; a claim of theirs (made
+    # through the campaign's partner, then the settings changed); none of these.
+    partner = ChannelPartnerFactory()
+    other = ChannelPartnerFactory(client=partner.client)
+    by_settings, by_batch, by_claim, not_theirs, loyalty = (
+        InstantWinSchemeFactory(client=partner.client),
+        InstantWinSchemeFactory(client=partner.client),
+        InstantWinSchemeFactory(client=partner.client),
+        InstantWinSchemeFactory(client=partner.client),
+        SchemeFactory(client=partner.client, kind=Scheme.Kind.LOYALTY),
+    )
+    CampaignReviewSettings.objects.create(scheme=by_settings, channel_partner=partner)
+    _code_batch(by_batch, partner)
+    _code_batch(not_theirs, other)
+    CampaignReviewSettings.objects.create(scheme=not_theirs, channel_partner=other)
+    settings = CampaignReviewSettings.objects.create(scheme=by_claim, channel_partner=partner)
+    claim = draft_claim(code=winning_code(PrizeFactory(scheme=by_claim)), complete=False)
+    settings.channel_partner = other
+    settings.save(update_fields=["channel_partner"])
+    assert claim.channel_partner == partner
+    user = staff_user(Role.CHANNEL_PARTNER)
+    user.staff_profile.client, user.staff_profile.channel_partner = partner.client, partner
+    user.staff_profile.save(update_fields=["client", "channel_partner"])
+
+    campaigns = set(scope_for_user(user).campaigns())
+
+    assert campaigns == {by_settings, by_batch, by_claim}
+    assert loyalty not in set(scope_for_user(client_manager_of(partner.client)).campaigns())
+
+
+def test_a_codes_partner_is_its_batchs_else_its_campaigns():
+    partner = ChannelPartnerFactory()
+    other = ChannelPartnerFactory(client=partner.client)
+    campaign = InstantWinSchemeFactory(client=partner.client)
+    CampaignReviewSettings.objects.create(scheme=campaign, channel_partner=partner)
+    unnamed, mine, theirs = (
+        _code_batch(campaign),
+        _code_batch(campaign, partner),
+        _code_batch(campaign, other),
+    )
+
+    rows = CodeBatch.objects.filter(
+        partner_is(("channel_partner", "scheme__review_settings__channel_partner"), partner.pk)
+    )
+
+    assert set(rows) == {unnamed, mine}
+    assert theirs not in set(rows)
