@@ -46,6 +46,8 @@ STORAGE_FOLDER = "exports"
 RETENTION = timedelta(days=7)
 # Progress is written to the row after every this many rows.
 PROGRESS_EVERY_ROWS = 2000
+# A sheet holds 1,048,576 rows, one of them the header.
+XLSX_MAX_ROWS = 1_048_575
 # pg_try_advisory_lock(key, export id): the first half of the key names these runs.
 _RUN_LOCK_KEY = 7_100_431
 # Spreadsheets run a cell starting with one of these as a formula (or, for tab and carriage
@@ -178,6 +180,11 @@ def export_run(*, export_id: int) -> str:
             scope, filters = _validated_filters(export)
             definition = REPORTS[export.report]
             total = definition.count(scope, filters)
+            if export.format == Export.Format.XLSX and total > XLSX_MAX_ROWS:
+                raise ExportRefused(
+                    _("%(rows)d rows do not fit in one Excel sheet; export them as CSV.")
+                    % {"rows": total}
+                )
             Export.objects.filter(pk=export.pk).update(
                 status=Export.Status.RUNNING,
                 started_at=timezone.now(),

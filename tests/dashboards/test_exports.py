@@ -588,3 +588,18 @@ def test_the_purge_is_scheduled_daily():
         "3",
         "40",
     )
+
+
+def test_more_rows_than_a_sheet_holds_fail_with_advice(
+    manager, storage, django_capture_on_commit_callbacks
+):
+    export = request_export(
+        manager, Export.Report.PARTICIPANTS, "xlsx", capture=django_capture_on_commit_callbacks
+    )
+
+    with mock.patch.object(exports, "XLSX_MAX_ROWS", 3):
+        assert export_run(export_id=export.pk) == "failed"
+
+    export.refresh_from_db()
+    assert export.error == "4 rows do not fit in one Excel sheet; export them as CSV."
+    assert not default_storage.exists(export.storage_name)
