@@ -124,7 +124,7 @@ class ExportRequestSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field, not Serializer.errors
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Each field's messages (400 only).",
@@ -181,10 +181,11 @@ class ExportListView(ExportAPIView):
     )
     def post(self, request: Request) -> Response:
         scope: Scope = request.scope  # type: ignore[attr-defined]
+        payload: Any = request.data if isinstance(request.data, dict) else {}
         data = {
-            name: request.data.get(name)
+            name: payload.get(name)
             for name in (*_REQUEST_FIELDS, "channel_partner")
-            if request.data.get(name) not in (None, "")
+            if payload.get(name) not in (None, "")
         }
         data.setdefault("format", Export.Format.CSV)
         require_report_allowed(scope, data.get("report"))

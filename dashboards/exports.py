@@ -53,7 +53,7 @@ _RUN_LOCK_KEY = 7_100_431
 # Spreadsheets run a cell starting with one of these as a formula (or, for tab and carriage
 # return, strip them and then do): such text gets a leading apostrophe.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CONTENT_TYPES = {
+CONTENT_TYPES: dict[str, str] = {
     Export.Format.CSV: "text/csv; charset=utf-8",
     Export.Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
