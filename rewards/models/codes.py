@@ -89,10 +89,11 @@ class CodeBatch(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        partner = self.channel_partner if self.channel_partner_id is not None else None
         if (
-            self.channel_partner_id is not None
+            partner is not None
             and self.scheme_id is not None
-            and self.channel_partner.client_id != self.scheme.client_id
+            and partner.client_id != self.scheme.client_id
         ):
             raise ValidationError(
                 {
