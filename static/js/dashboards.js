@@ -41,10 +41,29 @@
         maxBarThickness: 32
       });
     });
+    var wrap = table.getAttribute("data-chart") === "horizontal-bar";
     return {
-      labels: rows.map(function (row) { return row.cells[0].textContent.trim(); }),
+      labels: rows.map(function (row) {
+        var label = row.cells[0].textContent.trim();
+        return wrap ? wrapLabel(label, 24) : label;
+      }),
       datasets: datasets
     };
+  }
+
+  // A long label beside a horizontal bar would be cut at the canvas edge: Chart.js draws an
+  // array of strings as lines, so break it between words into lines of about `width`.
+  function wrapLabel(label, width) {
+    var lines = [];
+    label.split(/\s+/).forEach(function (word) {
+      var last = lines.length - 1;
+      if (last >= 0 && (lines[last] + " " + word).length <= width) {
+        lines[last] += " " + word;
+      } else {
+        lines.push(word);
+      }
+    });
+    return lines.length > 1 ? lines : label;
   }
 
   function draw(figure) {
