@@ -99,6 +99,11 @@ DATABASES = {
 # A fresh connection per request costs 8x on our hardware (STYLE.md): keep them open.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No JIT: the application's queries are short OLTP reads and writes, and the few whose
+# estimated cost crosses jit_above_cost (the dashboards' aggregates) spent more time
+# compiling than running (docs/BENCHMARKS.md, Dashboards). Keeps any options the URL gave.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["options"] = " ".join(filter(None, [_db_options.get("options", ""), "-c jit=off"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -263,6 +268,10 @@ CLAMD_TIMEOUT_SECONDS = env.float("CLAMD_TIMEOUT_SECONDS", default=30.0)
 
 # Review queue: how long a verifier's hold on a claim lasts before another may take it.
 VERIFICATION_LOCK_MINUTES = env.int("VERIFICATION_LOCK_MINUTES", default=30)
+
+# Integrators' API keys: a key that authenticated is trusted by each process for this long
+# without a query, so a revoked key may still work that long in other processes (0: never).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 
 # Customer import (crm/imports): files above the inline limit run as a Celery task.
 CRM_IMPORT_INLINE_MAX_BYTES = env.int("CRM_IMPORT_INLINE_MAX_BYTES", default=256 * 1024)

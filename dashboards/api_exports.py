@@ -121,7 +121,7 @@ class ExportRequestSerializer(serializers.Serializer):
     )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ExportErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     errors = serializers.DictField(  # type: ignore[assignment]  # a field, not Serializer.errors
@@ -153,7 +153,7 @@ class ExportAPIView(APIView):
 
 
 ERROR_RESPONSES = {
-    403: OpenApiResponse(ErrorSerializer, description="Not allowed to export (this report)."),
+    403: OpenApiResponse(ExportErrorSerializer, description="Not allowed to export (this report)."),
 }
 
 
@@ -175,7 +175,7 @@ class ExportListView(ExportAPIView):
         request=ExportRequestSerializer,
         responses={
             201: ExportSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="Filters not valid."),
+            400: OpenApiResponse(ExportErrorSerializer, description="Filters not valid."),
             **ERROR_RESPONSES,
         },
     )
@@ -219,7 +219,7 @@ class ExportDetailView(ExportAPIView):
         summary="One of your exports: status, progress, download address",
         responses={
             200: ExportSerializer,
-            404: OpenApiResponse(ErrorSerializer, description="No such export of yours."),
+            404: OpenApiResponse(ExportErrorSerializer, description="No such export of yours."),
             **ERROR_RESPONSES,
         },
     )

@@ -23,6 +23,19 @@ def participant_get_for_merchant(*, merchant: Merchant, participant_id: int) -> 
     )
 
 
+def participant_get_by_identifier(
+    *, merchant: Merchant, scheme_code: str, kind: str, value: str
+) -> Participant:
+    """The participant an identifier (a scanned card, an app id) names in a scheme the
+    merchant takes part in; raises Participant.DoesNotExist otherwise (404, as above)."""
+    return Participant.objects.select_related("scheme", "wallet").get(
+        scheme__code=scheme_code,
+        scheme__memberships__merchant=merchant,
+        identifiers__kind=kind,
+        identifiers__value=value.strip(),
+    )
+
+
 def offers_for_merchant(*, merchant: Merchant) -> QuerySet[Offer]:
     return (
         Offer.objects.filter(scheme__memberships__merchant=merchant, status=Offer.Status.EFFECTIVE)

@@ -2,7 +2,14 @@ from typing import Any
 
 from rest_framework import serializers
 
-from rewards.models import AwardLot, CustomerEvent, Journal, Offer, Participant
+from rewards.models import (
+    AwardLot,
+    CustomerEvent,
+    Journal,
+    Offer,
+    Participant,
+    ParticipantIdentifier,
+)
 
 # Integers stored in bigint columns: a larger one is refused with a 400, not a database error.
 MAX_MINOR = 2**63 - 1
@@ -29,6 +36,11 @@ class CustomerInputSerializer(serializers.Serializer):
         return attrs
 
 
+class IdentifierSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ParticipantIdentifier.Kind.choices)
+    value = serializers.CharField(max_length=100, help_text="A card number or id, as scanned.")
+
+
 class ParticipantCreateSerializer(serializers.Serializer):
     scheme = serializers.SlugField(help_text="The scheme's code.")
     customer = CustomerInputSerializer()
@@ -39,10 +51,18 @@ class ParticipantCreateSerializer(serializers.Serializer):
     segments = serializers.ListField(
         child=serializers.SlugField(max_length=50), required=False, max_length=50
     )
+    identifiers = IdentifierSerializer(
+        many=True,
+        required=False,
+        max_length=10,
+        help_text="Loyalty cards, app ids: each unique per scheme and kind.",
+    )
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
     scheme = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    replaced_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    identifiers = IdentifierSerializer(many=True, read_only=True)
 
     class Meta:
         model = Participant
@@ -54,7 +74,15 @@ class ParticipantSerializer(serializers.ModelSerializer):
             "reference_code",
             "terminated_at",
             "termination_reason",
+            "replaced_by",
+            "identifiers",
         ]
+
+
+class IdentifierLookupSerializer(serializers.Serializer):
+    scheme = serializers.SlugField(help_text="The scheme's code.")
+    kind = serializers.ChoiceField(choices=ParticipantIdentifier.Kind.choices)
+    value = serializers.CharField(max_length=100)
 
 
 class LotSerializer(serializers.ModelSerializer):

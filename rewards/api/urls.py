@@ -6,6 +6,7 @@ app_name = "rewards-api"
 
 urlpatterns = [
     path("participants/", views.ParticipantCreateView.as_view(), name="participant-create"),
+    path("participants/lookup/", views.ParticipantLookupView.as_view(), name="participant-lookup"),
     path("participants/<int:pk>/", views.ParticipantDetailView.as_view(), name="participant"),
     path("participants/<int:pk>/wallet/", views.WalletView.as_view(), name="wallet"),
     path(

@@ -22,6 +22,7 @@ from rewards.api.serializers import (
     ErrorSerializer,
     EventCreateSerializer,
     EventResultSerializer,
+    IdentifierLookupSerializer,
     OfferSerializer,
     ParticipantCreateSerializer,
     ParticipantSerializer,
@@ -33,6 +34,7 @@ from rewards.api.serializers import (
 from rewards.models import Merchant, Offer
 from rewards.selectors import (
     offers_for_merchant,
+    participant_get_by_identifier,
     participant_get_for_merchant,
     scheme_get_for_merchant,
     wallet_summary,
@@ -52,6 +54,7 @@ ERROR_STATUS = {
     errors.ParticipantNotEffective: status.HTTP_422_UNPROCESSABLE_ENTITY,
     errors.IdempotencyConflict: status.HTTP_409_CONFLICT,
     errors.AlreadyParticipant: status.HTTP_409_CONFLICT,
+    errors.IdentifierTaken: status.HTTP_409_CONFLICT,
     errors.InvalidTransition: status.HTTP_409_CONFLICT,
     errors.ReversalNotAllowed: status.HTTP_409_CONFLICT,
     errors.MakerCheckerViolation: status.HTTP_403_FORBIDDEN,
@@ -122,7 +125,10 @@ class ParticipantCreateView(IntegratorView):
         request=ParticipantCreateSerializer,
         responses={
             201: ParticipantSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="Already a participant."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="Already a participant, or an identifier is someone else's.",
+            ),
             **ERRORS,
         },
         summary="Sign a customer up to a scheme",
@@ -150,8 +156,28 @@ class ParticipantCreateView(IntegratorView):
             time_zone=data.get("time_zone", ""),
             birth_date=data.get("birth_date"),
             segments=data.get("segments"),
+            identifiers=[(row["kind"], row["value"]) for row in data.get("identifiers", [])],
         )
         return Response(ParticipantSerializer(participant).data, status=status.HTTP_201_CREATED)
+
+
+class ParticipantLookupView(IntegratorView):
+    @extend_schema(
+        parameters=[IdentifierLookupSerializer],
+        responses={200: ParticipantSerializer, **ERRORS},
+        summary="Find the participant a card or app id names",
+    )
+    def get(self, request: Request) -> Response:
+        serializer = IdentifierLookupSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        participant = participant_get_by_identifier(
+            merchant=self.merchant(request),
+            scheme_code=data["scheme"],
+            kind=data["kind"],
+            value=data["value"],
+        )
+        return Response(ParticipantSerializer(participant).data)
 
 
 class ParticipantDetailView(IntegratorView):

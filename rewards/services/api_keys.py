@@ -20,8 +20,6 @@ from django.utils.crypto import constant_time_compare
 from crm.audit import audit_record
 from rewards.models import ApiKey, Merchant, api_key_hash
 
-DEFAULT_CACHE_SECONDS = 5.0
-
 # SHA-256 of a key: (monotonic time until which it is trusted, its row with the merchant).
 # Only keys that authenticated are kept, so the size is bounded by the number of live keys.
 _cache: dict[str, tuple[float, ApiKey]] = {}
@@ -65,7 +63,7 @@ def api_key_authenticate(key: str) -> ApiKey | None:
         revoked_at=None,
     )
     api_key._state.adding = merchant._state.adding = False
-    seconds = float(getattr(settings, "API_KEY_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+    seconds = float(settings.API_KEY_CACHE_SECONDS)
     if seconds > 0:
         with _cache_lock:
             _cache[key_hash] = (now + seconds, api_key)

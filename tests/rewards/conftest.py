@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -5,7 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from rewards.models import Account, AwardLot, Journal
-from tests.rewards.factories import SchemeFactory, make_participant, merchant_in
+from tests.rewards.factories import SchemeFactory, make_api_key, make_participant, merchant_in
 
 
 @pytest.fixture
@@ -21,6 +22,20 @@ def merchant(scheme):
 @pytest.fixture
 def participant(scheme):
     return make_participant(scheme)
+
+
+@pytest.fixture
+def api(client, merchant):
+    """Calls the integrators' API with a key of ``merchant``: ``api(method, url, body)``."""
+    key = make_api_key(merchant)
+
+    def call(method, url, body=None, key=key):
+        headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"} if key else {}
+        if method == "get":
+            return client.get(url, body or {}, **headers)
+        return client.post(url, json.dumps(body), content_type="application/json", **headers)
+
+    return call
 
 
 def wallet_of(participant) -> Account:

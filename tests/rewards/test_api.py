@@ -1,6 +1,5 @@
 """The integrators' API end to end through the test client."""
 
-import json
 from io import StringIO
 
 import pytest
@@ -12,25 +11,11 @@ from tests.rewards.conftest import award, balance_of
 from tests.rewards.factories import (
     OfferFactory,
     SchemeFactory,
-    make_api_key,
     make_participant,
     merchant_in,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client, merchant):
-    key = make_api_key(merchant)
-
-    def call(method, url, body=None, key=key):
-        headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"} if key else {}
-        if method == "get":
-            return client.get(url, body or {}, **headers)
-        return client.post(url, json.dumps(body), content_type="application/json", **headers)
-
-    return call
 
 
 def event_body(participant, merchant, **overrides):

@@ -91,7 +91,7 @@ def test_a_deactivated_merchant_is_refused_once_the_cache_time_passed(
     merchant.is_active = False
     merchant.save(update_fields=["is_active"])
 
-    clock[0] += api_keys.DEFAULT_CACHE_SECONDS + 0.1
+    clock[0] += settings.API_KEY_CACHE_SECONDS + 0.1
 
     assert offers(client, key).status_code == 401
 
