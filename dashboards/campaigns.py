@@ -32,8 +32,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -214,19 +214,66 @@ def _partner_rows(
     return rows
 
 
-def _status_counts() -> dict[str, Count]:
-    return {
-        "submitted": Count("pk"),
-        "in_review": Count("pk", filter=Q(status__in=IN_REVIEW)),
-        "approved": Count("pk", filter=Q(status__in=APPROVED)),
-        "rejected": Count("pk", filter=Q(status=ClaimStatus.REJECTED)),
-        "dispatched": Count("pk", filter=Q(status__in=DISPATCHED)),
-        "delivered": Count("pk", filter=Q(status=ClaimStatus.DELIVERED)),
+# The claims pass groups by these sets; GROUPING(day, prize_id, channel_partner_id, region,
+# status) names a row's set: a bit (day = 16 ... status = 1) for each column it leaves out.
+_GROUPED_SQL = """
+    SELECT GROUPING(day, prize_id, channel_partner_id, region, status),
+           day, prize_id, channel_partner_id, region, status, count(*)
+      FROM (SELECT (c.submitted_at AT TIME ZONE %s)::date AS day, c.prize_id,
+                   c.channel_partner_id, c.region, c.status
+              FROM ({claims}) c) claims
+     GROUP BY GROUPING SETS ((prize_id, status), (day), (channel_partner_id, status),
+                             (region, status))
+"""
+# mask -> (set name, the positions of its key among day, prize, partner, region, status)
+_SETS: dict[int, tuple[str, tuple[int, ...]]] = {
+    0b10110: ("prize_status", (1, 4)),
+    0b01111: ("day", (0,)),
+    0b11010: ("partner_status", (2, 4)),
+    0b11100: ("region_status", (3, 4)),
+}
+
+
+def _grouped_claims(claims: QuerySet[Claim], zone: ZoneInfo) -> dict[str, dict[Any, int]]:
+    """Claim counts of ``claims`` per (prize, status), day (in ``zone``), (partner, status)
+    and (county, status), from one statement over the rows ``claims`` selects."""
+    inner, params = (
+        claims.order_by()
+        .values("submitted_at", "prize_id", "channel_partner_id", "region", "status")
+        .query.sql_with_params()
+    )
+    grouped: dict[str, dict[Any, int]] = {name: {} for name, _positions in _SETS.values()}
+    with connection.cursor() as cursor:
+        # The inner statement is the ORM's own, its values passed as parameters.
+        cursor.execute(_GROUPED_SQL.format(claims=inner), [str(zone), *params])
+        for mask, *values, count in cursor.fetchall():
+            name, positions = _SETS[mask]
+            key = tuple(values[i] for i in positions)
+            grouped[name][key[0] if len(key) == 1 else key] = count
+    return grouped
+
+
+def _by_key(counts: dict[tuple[Any, str], int]) -> dict[Any, dict[str, int]]:
+    """{(key, status): count} as {key: {status: count}}, keys in first-seen order."""
+    out: dict[Any, dict[str, int]] = {}
+    for (key, status), count in counts.items():
+        out.setdefault(key, {})[status] = count
+    return out
+
+
+def _fold_statuses(per_status: dict[str, int], *, with_shipping: bool = False) -> dict[str, int]:
+    """Claim counts per status as the dashboard's figures: submitted (all), in review,
+    approved, rejected; with ``with_shipping`` also dispatched and delivered."""
+    figures = {
+        "submitted": sum(per_status.values()),
+        "in_review": sum(per_status.get(status, 0) for status in IN_REVIEW),
+        "approved": sum(per_status.get(status, 0) for status in APPROVED),
+        "rejected": per_status.get(ClaimStatus.REJECTED, 0),
     }
-
-
-def _group_counts() -> dict[str, Count]:
-    return {k: v for k, v in _status_counts().items() if k not in ("dispatched", "delivered")}
+    if with_shipping:
+        figures["dispatched"] = sum(per_status.get(status, 0) for status in DISPATCHED)
+        figures["delivered"] = per_status.get(ClaimStatus.DELIVERED, 0)
+    return figures
 
 
 def campaign_dashboard(
@@ -257,7 +304,9 @@ def campaign_dashboard(
         ),
     )
 
-    # Claims first submitted in the range: one aggregate over the (scheme, submitted_at) index.
+    # Claims first submitted in the range: ONE pass over the covering index on (scheme_id,
+    # submitted_at), grouped by sets (prize and status; day; partner and status; county and
+    # status) and folded here: a few hundred rows at most.
     claims = _partner_rows(scope, Claim.objects.filter(scheme=campaign), filters).filter(
         submitted_at__gte=start, submitted_at__lt=end
     )
@@ -265,12 +314,30 @@ def campaign_dashboard(
         claims = claims.filter(prize_id=prize_id)
     if filters.region:
         claims = claims.filter(region=filters.region)
-    claim_counts = claims.aggregate(
-        **_status_counts(),
-        spent_minor=Sum("prize__value_minor", filter=Q(status__in=APPROVED), default=0),
-        committed_minor=Sum("prize__value_minor", filter=Q(status__in=IN_REVIEW), default=0),
+    grouped = _grouped_claims(claims, zone)
+    by_prize_status = grouped["prize_status"]
+    prize_values = dict(
+        Prize.objects.filter(pk__in={key[0] for key in by_prize_status if key[0] is not None})
+        .exclude(value_minor=None)
+        .values_list("pk", "value_minor")
     )
-    counts = {**code_counts, **claim_counts}
+    status_totals: dict[str, int] = {}
+    spent_minor = committed_minor = 0
+    claims_per_prize: dict[int | None, int] = {}
+    for (prize, status), count in by_prize_status.items():
+        status_totals[status] = status_totals.get(status, 0) + count
+        claims_per_prize[prize] = claims_per_prize.get(prize, 0) + count
+        value = prize_values.get(prize)
+        if value is not None and status in APPROVED:
+            spent_minor += value * count
+        elif value is not None and status in IN_REVIEW:
+            committed_minor += value * count
+    counts = {
+        **code_counts,
+        **_fold_statuses(status_totals, with_shipping=True),
+        "spent_minor": spent_minor,
+        "committed_minor": committed_minor,
+    }
     board.funnel = [
         FunnelStep(
             key=key,
@@ -282,13 +349,7 @@ def campaign_dashboard(
         for key, label, base in FUNNEL_STEPS
     ]
 
-    per_day = {
-        row["day"]: row["count"]
-        for row in claims.annotate(day=TruncDate("submitted_at", tzinfo=zone))
-        .values("day")
-        .annotate(count=Count("pk"))
-        .order_by()
-    }
+    per_day = grouped["day"]
     day, board.days = filters.date_from, []
     while day <= filters.date_to:
         board.days.append({"day": day, "claims": per_day.get(day, 0)})
@@ -324,10 +385,6 @@ def campaign_dashboard(
     ]
 
     # Prizes: stock, won and left now; claims in the range per prize.
-    claims_per_prize = {
-        row["prize_id"]: row["count"]
-        for row in claims.values("prize_id").annotate(count=Count("pk")).order_by()
-    }
     prizes = _partner_rows(
         scope, Prize.objects.filter(scheme=campaign), filters, CAMPAIGN_PARTNER_FIELD
     )
@@ -345,42 +402,42 @@ def campaign_dashboard(
         for prize in prizes.order_by("name", "pk")
     ]
 
+    by_partner = _by_key(grouped["partner_status"])
+    partner_names = dict(
+        ChannelPartner.objects.filter(pk__in=[pk for pk in by_partner if pk is not None])
+        .order_by("name", "pk")
+        .values_list("pk", "name")
+    )
+    # The partners in name order (as the database sorts them), claims of none last.
+    partner_order = [*partner_names, *([None] if None in by_partner else [])]
     board.channel_partners = [
         PartnerFigures(
-            channel_partner_id=row[f"{CLAIM_PARTNER_FIELD}_id"],
-            name=row[f"{CLAIM_PARTNER_FIELD}__name"] or "No channel partner",
-            submitted=row["submitted"],
-            in_review=row["in_review"],
-            approved=row["approved"],
-            rejected=row["rejected"],
+            channel_partner_id=partner,
+            name=partner_names.get(partner) or "No channel partner",
+            **_fold_statuses(by_partner[partner]),
         )
-        for row in claims.values(f"{CLAIM_PARTNER_FIELD}_id", f"{CLAIM_PARTNER_FIELD}__name")
-        .annotate(**_group_counts())
-        .order_by(f"{CLAIM_PARTNER_FIELD}__name", f"{CLAIM_PARTNER_FIELD}_id")
+        for partner in partner_order
     ]
 
     board.regions = sorted(
         (
             RegionFigures(
-                region=row["region"],
-                name=str(Region(row["region"]).label) if row["region"] else "No county given",
-                submitted=row["submitted"],
-                in_review=row["in_review"],
-                approved=row["approved"],
-                rejected=row["rejected"],
+                region=region,
+                name=str(Region(region).label) if region else "No county given",
+                **_fold_statuses(statuses),
             )
-            for row in claims.values("region").annotate(**_group_counts()).order_by()
+            for region, statuses in _by_key(grouped["region_status"]).items()
         ),
         key=lambda figures: (-figures.submitted, figures.region == "", figures.name),
     )
 
     cap = campaign.prize_budget_minor
-    spent = counts["spent_minor"]
+    spent = spent_minor
     board.budget = BudgetFigures(
         unit=Unit.of(campaign),
         cap_minor=cap,
         spent_minor=spent,
-        committed_minor=counts["committed_minor"],
+        committed_minor=committed_minor,
         left_minor=cap - spent if cap is not None else None,
         spent_share=round(spent / cap, 4) if cap else None,
     )

@@ -78,7 +78,7 @@ def _queued_at() -> Coalesce:
     """When the claim (last) entered the queue: its latest move to submitted."""
     latest = (
         ClaimTransition.objects.filter(claim=OuterRef("pk"), to_status=ClaimStatus.SUBMITTED)
-        .order_by("-occurred_at", "-pk")
+        .order_by("-occurred_at")  # the latest time (ties share it): one index probe
         .values("occurred_at")[:1]
     )
     return Coalesce(Subquery(latest), F("submitted_at"), F("created_at"))
@@ -247,19 +247,27 @@ def waiting_by_age_bucket(
     """Claims waiting (submitted, in review, proposed) by time since they entered the queue;
     with ``channel_partner_id``, only that partner's claims (the dashboards' partner scope)."""
     now = now or timezone.now()
-    aggregates = {}
-    for code, _label, low, high in AGE_BUCKETS:
-        condition = Q(queued_at__lte=now - timedelta(hours=low))
-        if high is not None:
-            condition &= Q(queued_at__gt=now - timedelta(hours=high))
-        aggregates[code] = Count("pk", filter=condition)
     rows = queue_base(scheme_ids=scheme_ids)
     if channel_partner_id is not None:
         rows = rows.filter(channel_partner_id=channel_partner_id)
-    counts = rows.aggregate(**aggregates)
+    # Each claim's queue time once (a materialised CTE): counted with a FILTER per bucket
+    # straight from the annotation, the ORM would repeat its subquery in every FILTER.
+    waiting, params = rows.order_by().values("queued_at").query.sql_with_params()
+    counts, bounds = [], []
+    for _code, _label, low, high in AGE_BUCKETS:
+        condition = "queued_at <= %s"
+        bounds.append(now - timedelta(hours=low))
+        if high is not None:
+            condition += " AND queued_at > %s"
+            bounds.append(now - timedelta(hours=high))
+        counts.append(f"count(*) FILTER (WHERE {condition})")
+    sql = f"WITH waiting AS MATERIALIZED ({waiting}) SELECT {', '.join(counts)} FROM waiting"  # noqa: S608 - the ORM's SQL
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *bounds])  # the ORM's statement and our bounds
+        row = cursor.fetchone()
     return [
-        {"bucket": code, "label": str(label), "count": counts[code]}
-        for code, label, _low, _high in AGE_BUCKETS
+        {"bucket": code, "label": str(label), "count": count}
+        for (code, label, _low, _high), count in zip(AGE_BUCKETS, row, strict=True)
     ]
 
 
