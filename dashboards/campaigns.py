@@ -1,9 +1,10 @@
 """Reads for the client campaign dashboard (instant-win and lucky-draw campaigns): every number
 on the page and in the API comes from here, through a Scope (dashboards.scoping).
 
-The figures are counted live (no rollup): a handful of aggregates over claims of one
-campaign, each an index range on (scheme_id, submitted_at) from dashboards' own index
-(migration 0003), plus the verification queue metrics (verification.selectors).
+The figures are counted live (no rollup): one grouped pass over the claims of one campaign
+in the date range (an index-only range of dashboards' covering index on (scheme_id,
+submitted_at), migration 0006), one over its codes, one for the rejection reasons, plus the
+verification queue metrics (verification.selectors); docs/DASHBOARDS.md, "Speed".
 
 Definitions (docs/DASHBOARDS.md has the long form); "the claims" are those first submitted
 in the date range (days in the campaign's time zone), of the chosen prize and partner:

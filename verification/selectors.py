@@ -377,17 +377,21 @@ def median_time_to_decision(
 ) -> dict[str, Any]:
     """Median hours from a claim entering the queue (its latest submission before the
     proposal) to the checker's final decision (confirmations in the period); with
-    ``channel_partner_id``, of that partner's claims only."""
+    ``channel_partner_id``, of that partner's claims only.
+
+    The latest submission before the proposal is the latest before the decision: a claim
+    moves to submitted only from draft or documents-asked-again, never while a proposal on
+    it waits (claims.services.transitions), so the proposal need not be read. Each is one
+    backward probe of dashboards' index on the claim's "submitted" transitions."""
     since, until = _period(since, until)
     sql = """
         SELECT percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY extract(epoch FROM d.decided_at - (
                        SELECT max(t.occurred_at) FROM claims_claimtransition t
                         WHERE t.claim_id = d.claim_id AND t.to_status = 'submitted'
-                          AND t.occurred_at <= p.created_at))),
+                          AND t.occurred_at <= d.decided_at))),
                count(*)
           FROM verification_checkerdecision d
-          JOIN verification_proposal p ON p.id = d.proposal_id
           JOIN claims_claim c ON c.id = d.claim_id
          WHERE d.decision = 'confirm' AND d.decided_at >= %(since)s AND d.decided_at < %(until)s
            AND (%(all)s OR c.scheme_id = ANY(%(schemes)s))
