@@ -310,10 +310,13 @@ def make_campaigns(*, claims: int) -> dict:
     sql(
         """
         INSERT INTO verification_checkerdecision (proposal_id, claim_id, maker_id, checker_id,
-            decision, result, note, acknowledged_signals, path, decided_at)
+            decision, result, note, acknowledged_signals, path, decided_at, queue_time)
         SELECT p.id, p.claim_id, p.maker_id, %(checker)s, 'confirm',
                CASE WHEN p.outcome = 'reject' THEN 'rejected' ELSE 'approved' END, '',
-               '[]'::jsonb, 'queue', p.closed_at
+               '[]'::jsonb, 'queue', p.closed_at,
+               p.closed_at - (SELECT max(t.occurred_at) FROM claims_claimtransition t
+                               WHERE t.claim_id = p.claim_id AND t.to_status = 'submitted'
+                                 AND t.occurred_at <= p.closed_at)
           FROM verification_proposal p JOIN claims_claim c ON c.id = p.claim_id
          WHERE p.status = 'confirmed' AND c.scheme_id = ANY(%(campaigns)s::bigint[])
         """,

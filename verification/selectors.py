@@ -381,15 +381,13 @@ def median_time_to_decision(
 
     The latest submission before the proposal is the latest before the decision: a claim
     moves to submitted only from draft or documents-asked-again, never while a proposal on
-    it waits (claims.services.transitions), so the proposal need not be read. Each is one
-    backward probe of dashboards' index on the claim's "submitted" transitions."""
+    it waits (claims.services.transitions). That wait is stored on the decision when it is
+    made (``CheckerDecision.queue_time``, exact to the microsecond; migration 0004 filled
+    the older rows), so the median reads the confirmations of the period with their queue
+    time from one index (verification migration 0005) without probing the transitions."""
     since, until = _period(since, until)
     sql = """
-        SELECT percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY extract(epoch FROM d.decided_at - (
-                       SELECT max(t.occurred_at) FROM claims_claimtransition t
-                        WHERE t.claim_id = d.claim_id AND t.to_status = 'submitted'
-                          AND t.occurred_at <= d.decided_at))),
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.queue_time)),
                count(*)
           FROM verification_checkerdecision d
           JOIN claims_claim c ON c.id = d.claim_id

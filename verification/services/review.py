@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from claims.models import Claim, ClaimDocument, ClaimStatus, ProposedOutcome
+from claims.models import Claim, ClaimDocument, ClaimStatus, ClaimTransition, ProposedOutcome
 from claims.services.errors import ClaimTransitionError
 from claims.services.transitions import (
     claim_approve,
@@ -354,6 +354,21 @@ def _pending_proposal(claim: Claim) -> Proposal:
     return proposal
 
 
+def queue_time_at(claim: Claim, moment: Any) -> timedelta | None:
+    """How long ``claim`` has waited in the queue at ``moment``: since its latest move to
+    submitted at or before it (None if it never moved to submitted). What a checker's
+    decision stores as ``queue_time`` and the median time to decision reads."""
+    entered = (
+        ClaimTransition.objects.filter(
+            claim=claim, to_status=ClaimStatus.SUBMITTED, occurred_at__lte=moment
+        )
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    return moment - entered if entered is not None else None
+
+
 def proposal_decide(
     *,
     claim: Claim,
@@ -432,6 +447,7 @@ def proposal_decide(
                         acknowledged_signals=signals if acknowledge_signals else [],
                         path=path,
                         decided_at=now,
+                        queue_time=queue_time_at(locked, now),
                     )
             except IntegrityError as error:
                 raise VerificationError(
