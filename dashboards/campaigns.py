@@ -25,7 +25,10 @@ in the date range (days in the campaign's time zone), of the chosen prize and pa
   the claim was created); a code's: its batch's, else the campaign's.
 - region: the county the claim form names (blank: not asked or not given).
 - budget: the campaign's prize budget cap; spent = prize values of the claims approved or
-  past it, committed = of those still waiting for a decision.
+  past it, committed = of those still waiting for a decision (both in the filters). The cap
+  is for the campaign's whole life, so what is left of it is counted over every claim of the
+  campaign since it began, whatever the filters, and shown only to those who see the whole
+  campaign (a channel partner sees its own spent and committed, not the other partners').
 """
 
 from dataclasses import dataclass, field
@@ -34,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -140,10 +143,13 @@ class RegionFigures:
 class BudgetFigures:
     unit: Unit
     cap_minor: int | None  # None: the campaign has no prize budget cap
-    spent_minor: int
-    committed_minor: int
+    spent_minor: int  # in the filters
+    committed_minor: int  # in the filters
+    # The whole campaign since it began, whatever the filters; None for a partner-limited
+    # scope (it would tell a partner what the others spent) and, for the last two, no cap.
+    total_spent_minor: int | None
     left_minor: int | None
-    spent_share: float | None  # spent / cap, 0..1 and beyond; None without a cap (or 0)
+    spent_share: float | None  # total spent / cap, 0..1 and beyond; None: no cap, cap 0
 
     @property
     def spent_percent(self) -> int | None:
@@ -433,13 +439,21 @@ def campaign_dashboard(
     )
 
     cap = campaign.prize_budget_minor
-    spent = spent_minor
+    total_spent = None
+    if not scope.is_partner_limited:
+        total_spent = (
+            Claim.objects.filter(scheme=campaign, status__in=APPROVED).aggregate(
+                total=Sum("prize__value_minor")
+            )["total"]
+            or 0
+        )
     board.budget = BudgetFigures(
         unit=Unit.of(campaign),
         cap_minor=cap,
-        spent_minor=spent,
+        spent_minor=spent_minor,
         committed_minor=committed_minor,
-        left_minor=cap - spent if cap is not None else None,
-        spent_share=round(spent / cap, 4) if cap else None,
+        total_spent_minor=total_spent,
+        left_minor=cap - total_spent if cap is not None and total_spent is not None else None,
+        spent_share=round(total_spent / cap, 4) if cap and total_spent is not None else None,
     )
     return board

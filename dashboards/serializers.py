@@ -250,17 +250,26 @@ class BudgetSerializer(serializers.Serializer):
         allow_null=True, help_text="The campaign's prize budget cap; null: no cap set."
     )
     spent_minor = serializers.IntegerField(
-        help_text="Prize values of the claims approved or past it (released, dispatched, "
-        "returned, delivered)."
+        help_text="In the filters: prize values of the claims approved or past it (released, "
+        "dispatched, returned, delivered)."
     )
     committed_minor = serializers.IntegerField(
-        help_text="Prize values of the claims still waiting for a decision."
+        help_text="In the filters: prize values of the claims still waiting for a decision."
+    )
+    total_spent_minor = serializers.IntegerField(
+        allow_null=True,
+        help_text="The whole campaign since it began, whatever the filters; null for a "
+        "channel partner (who sees only its own claims).",
     )
     left_minor = serializers.IntegerField(
-        allow_null=True, help_text="Cap minus spent (negative when overspent); null: no cap."
+        allow_null=True,
+        help_text="Cap minus the total spent (negative when overspent); null: no cap, or a "
+        "channel partner.",
     )
     spent_share = serializers.FloatField(
-        allow_null=True, help_text="Spent over the cap (1.0 = all of it); null: no cap or 0."
+        allow_null=True,
+        help_text="Total spent over the cap (1.0 = all of it); null: no cap, a cap of 0, or "
+        "a channel partner.",
     )
 
 

@@ -201,12 +201,21 @@ EXPECTED_REGIONS_1 = [
         "rejected": 0,
     },
 ]
-# Spent: approved X (1,500) + delivered Y (4,000); committed: the waiting X claim.
+# Spent: approved X (1,500) + delivered Y (4,000); committed: the waiting X claim. A channel
+# partner sees its own spent and committed but not the campaign's total or what is left.
 EXPECTED_BUDGET_1 = {
     "unit": {"label": "points", "exponent": 0},
     "cap_minor": 10_000,
     "spent_minor": 5_500,
     "committed_minor": 1_500,
+    "total_spent_minor": None,
+    "left_minor": None,
+    "spent_share": None,
+}
+# A client manager also sees what the whole campaign has spent since it began.
+EXPECTED_BUDGET_1_WHOLE = {
+    **EXPECTED_BUDGET_1,
+    "total_spent_minor": 5_500,
     "left_minor": 4_500,
     "spent_share": 0.55,
 }

@@ -119,6 +119,7 @@ def test_a_client_manager_filters_a_campaign_by_partner_and_sees_the_charts(
         ["Cap", "10,000 points"],
         ["Spent", "5,500 points"],
         ["Committed", "3,000 points"],
+        ["Spent since the campaign began", "5,500 points"],
         ["Left", "4,500 points"],
     ]
     assert page.get_by_test_id("budget-summary").inner_text() == (
@@ -138,7 +139,8 @@ def test_a_client_manager_filters_a_campaign_by_partner_and_sees_the_charts(
         ["Cap", "10,000 points"],
         ["Spent", "0 points"],
         ["Committed", "1,500 points"],
-        ["Left", "10,000 points"],
+        ["Spent since the campaign began", "5,500 points"],
+        ["Left", "4,500 points"],
     ]
     assert page.locator("#chart-rejections .empty-note").inner_text() == (
         "No claim submitted in the range was rejected."
@@ -166,6 +168,7 @@ def test_a_client_manager_filters_a_campaign_by_partner_and_sees_the_charts(
         ["Cap", "10,000 points"],
         ["Spent", "5,500 points"],
         ["Committed", "1,500 points"],
+        ["Spent since the campaign began", "5,500 points"],
         ["Left", "4,500 points"],
     ]
 

@@ -13,6 +13,7 @@ from tests.claims.conftest import private_storage  # noqa: F401
 from tests.crm.factories import staff_user
 from tests.dashboards.campaign_data import (
     EXPECTED_BUDGET_1,
+    EXPECTED_BUDGET_1_WHOLE,
     EXPECTED_FUNNEL_1,
     EXPECTED_PRIZES_1,
     EXPECTED_RATES_1,
@@ -222,14 +223,30 @@ def test_the_county_filter_narrows_every_figure(sign_in, campaigns):
         "delivered": 0,
     }
     assert body["regions"] == [EXPECTED_REGIONS_1[0]]
-    assert body["budget"] == {
-        **EXPECTED_BUDGET_1,
+    assert body["budget"] == {**EXPECTED_BUDGET_1, "spent_minor": 1_500, "committed_minor": 1_500}
+    assert body["channel_partners"][0]["submitted"] == 2
+
+
+def test_what_is_left_of_the_cap_counts_the_whole_campaign_whatever_the_filters(sign_in, campaigns):
+    client = sign_in(client_manager_of(campaigns.client_a))
+
+    whole = client.get(api(campaigns.campaign_1)).json()
+    stockholm = client.get(api(campaigns.campaign_1), {"region": "SE-AB"}).json()
+    long_ago = client.get(
+        api(campaigns.campaign_1), {"date_from": "2020-01-01", "date_to": "2020-01-31"}
+    ).json()
+
+    assert whole["budget"] == EXPECTED_BUDGET_1_WHOLE
+    assert stockholm["budget"] == {
+        **EXPECTED_BUDGET_1_WHOLE,
         "spent_minor": 1_500,
         "committed_minor": 1_500,
-        "left_minor": 8_500,
-        "spent_share": 0.15,
     }
-    assert body["channel_partners"][0]["submitted"] == 2
+    assert long_ago["budget"] == {
+        **EXPECTED_BUDGET_1_WHOLE,
+        "spent_minor": 0,
+        "committed_minor": 0,
+    }
 
 
 @pytest.mark.parametrize("region", ["SE-XX", "Stockholm", "se-ab"])
@@ -257,6 +274,7 @@ def test_the_budget_without_a_cap_reads_no_cap(sign_in, campaigns):
         "cap_minor": None,
         "spent_minor": 0,
         "committed_minor": 0,  # the winter jacket's value is 0
+        "total_spent_minor": 0,
         "left_minor": None,
         "spent_share": None,
     }
@@ -265,7 +283,7 @@ def test_the_budget_without_a_cap_reads_no_cap(sign_in, campaigns):
 
 
 def test_the_budget_shows_its_figures_in_words_beside_the_bar(sign_in, campaigns):
-    client = sign_in(partner_user(campaigns.client_a, campaigns.partner_1))
+    client = sign_in(client_manager_of(campaigns.client_a))
 
     response = client.get(page(campaigns.campaign_1))
 
@@ -278,7 +296,23 @@ def test_the_budget_shows_its_figures_in_words_beside_the_bar(sign_in, campaigns
         ("Cap", [10_000]),
         ("Spent", [5_500]),
         ("Committed", [1_500]),
+        ("Spent since the campaign began", [5_500]),
         ("Left", [4_500]),
+    ]
+
+
+def test_a_partner_sees_its_own_budget_use_but_not_what_the_campaign_has_left(sign_in, campaigns):
+    client = sign_in(partner_user(campaigns.client_a, campaigns.partner_1))
+
+    response = client.get(page(campaigns.campaign_1))
+
+    assert "<progress" not in response.text
+    assert BoardTables(response.text).tables["table-budget"] == [
+        ("Cap", [10_000]),
+        ("Spent", [5_500]),
+        ("Committed", [1_500]),
+        ("Spent since the campaign began", []),
+        ("Left", []),
     ]
 
 
@@ -519,8 +553,10 @@ def test_the_api_returns_the_numbers_the_page_shows(sign_in, campaigns):
         ("Cap", [budget["cap_minor"]]),
         ("Spent", [budget["spent_minor"]]),
         ("Committed", [budget["committed_minor"]]),
-        ("Left", [budget["left_minor"]]),
+        ("Spent since the campaign began", []),  # None for a partner: no data-value
+        ("Left", []),
     ]
+    assert (budget["total_spent_minor"], budget["left_minor"]) == (None, None)
     assert tables["table-partners"] == [
         (
             partner["name"],
