@@ -43,11 +43,12 @@ from dashboards.serializers import (
 )
 
 
-class MayViewLoyaltyBoard(BasePermission):
-    """Signed in (with the second factor when STAFF_OTP_REQUIRED) and allowed the loyalty
-    board by dashboards.scoping; the scope is left on the request."""
+class MayViewDashboards(BasePermission):
+    """Signed in (with the second factor when STAFF_OTP_REQUIRED) and given a scope by
+    dashboards.scoping; the scope is left on the request. Subclasses narrow it in
+    ``require``, raising NoDashboardAccess."""
 
-    message = "The loyalty operator board is not open to this user."
+    message = "The dashboards are not open to this user."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user: Any = request.user
@@ -57,11 +58,23 @@ class MayViewLoyaltyBoard(BasePermission):
             return False
         try:
             scope = scope_for_user(user)
-            scope.require_loyalty_board()
+            self.require(user, scope)
         except NoDashboardAccess:
             return False
         request.scope = scope  # type: ignore[attr-defined]
         return True
+
+    def require(self, user: Any, scope: Scope) -> None:
+        """Raises NoDashboardAccess when ``user`` with ``scope`` may not use the view."""
+
+
+class MayViewLoyaltyBoard(MayViewDashboards):
+    """As MayViewDashboards, and allowed the loyalty board by dashboards.scoping."""
+
+    message = "The loyalty operator board is not open to this user."
+
+    def require(self, user: Any, scope: Scope) -> None:
+        scope.require_loyalty_board()
 
 
 FILTER_PARAMETERS = [
@@ -145,25 +158,6 @@ LoyaltySignUpUnitsView = _section(SignUpUnitsSerializer, "Participants per sign-
 
 
 # -- the client campaign dashboard ----------------------------------------------------------
-
-
-class MayViewDashboards(BasePermission):
-    """Signed in (with the second factor when STAFF_OTP_REQUIRED) and given a scope by
-    dashboards.scoping; the scope is left on the request."""
-
-    message = "The dashboards are not open to this user."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user: Any = request.user
-        if not user.is_authenticated:
-            return False
-        if settings.STAFF_OTP_REQUIRED and not user.is_verified():
-            return False
-        try:
-            request.scope = scope_for_user(user)  # type: ignore[attr-defined]
-        except NoDashboardAccess:
-            return False
-        return True
 
 
 CAMPAIGN_PARAMETERS = [

@@ -5,7 +5,6 @@ the same scope and the same filter validation as the reports page; errors are JS
 
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -13,11 +12,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import APIException
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dashboards.api import MayViewDashboards
 from dashboards.exports import (
     export_get_for_user,
     export_request,
@@ -27,33 +26,20 @@ from dashboards.exports import (
 )
 from dashboards.forms_reports import ExportRequestForm
 from dashboards.models import Export
-from dashboards.scoping import NoDashboardAccess, Scope, scope_for_user
+from dashboards.scoping import NoDashboardAccess, Scope
 
 LISTED_EXPORTS = 50
 _REQUEST_FIELDS = ("report", "format", "scheme", "date_from", "date_to", "status")
 
 
-class MayExportReports(BasePermission):
-    """Signed in (with the second factor when STAFF_OTP_REQUIRED), allowed the dashboards
-    by dashboards.scoping and holding dashboards.export_report; the scope is left on the
-    request."""
+class MayExportReports(MayViewDashboards):
+    """As MayViewDashboards, and holding dashboards.export_report."""
 
     message = "This user may not export reports."
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user: Any = request.user
-        if not user.is_authenticated:
-            return False
-        if settings.STAFF_OTP_REQUIRED and not user.is_verified():
-            return False
-        try:
-            scope = scope_for_user(user)
-        except NoDashboardAccess:
-            return False
+    def require(self, user: Any, scope: Scope) -> None:
         if not may_export(user):
-            return False
-        request.scope = scope  # type: ignore[attr-defined]
-        return True
+            raise NoDashboardAccess(self.message)
 
 
 class ExportSerializer(serializers.ModelSerializer):

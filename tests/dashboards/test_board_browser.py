@@ -7,32 +7,19 @@ import time_machine
 from django.test import override_settings
 
 from dashboards.services import rollups_refresh
-from tests.crm.factories import STAFF_PASSWORD, give_totp_device, totp_token
+from tests.crm.factories import give_totp_device
+from tests.dashboards.browser import (
+    DESKTOP,
+    PHONE,
+    charts_drawn,
+    collect_problems,
+    sign_in_to_dashboards,
+    wait_until,
+)
 from tests.dashboards.conftest import at, build_ledger
 from tests.rewards.conftest import purchase
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-def wait_until(page, expression: str, timeout_ms: int = 10_000) -> None:
-    """Polls ``expression`` in the page (page.wait_for_function would need 'unsafe-eval',
-    which the page's Content Security Policy rightly refuses)."""
-    waited = 0
-    while not page.evaluate(expression):
-        if waited >= timeout_ms:
-            raise AssertionError(f"Still false after {timeout_ms} ms: {expression}")
-        page.wait_for_timeout(200)
-        waited += 200
-
-
-def charts_drawn(page) -> int:
-    return page.evaluate(
-        "Array.from(document.querySelectorAll('.chart-card canvas'))"
-        ".filter(canvas => window.Chart.getChart(canvas)).length"
-    )
 
 
 @override_settings(STAFF_OTP_REQUIRED=True)
@@ -41,25 +28,10 @@ def test_an_operator_opens_the_board_and_sees_the_charts(live_server, page, scre
     ledger = build_ledger(operator)
     rollups_refresh()
     device = give_totp_device(operator)
-    problems: list[str] = []
-
-    def on_console(message) -> None:
-        # The browser asks for /favicon.ico on its own; the site has none (not ours).
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
-            problems.append(f"{message.text} ({message.location['url']})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(str(error)))
+    problems = collect_problems(page)
 
     # When the operator opens the dashboards and signs in with password and code
-    page.goto(f"{live_server.url}/dashboards/")
-    page.wait_for_url("**/accounts/login/**")
-    page.get_by_label("Username").fill(operator.username)
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Six-digit code from your authenticator app").fill(totp_token(device))
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live_server.url}/dashboards/")
+    sign_in_to_dashboards(page, live_server, operator, device)
 
     # and opens the loyalty board for scheme A, August to October 2026
     page.get_by_role("link", name="Loyalty operator board").click()

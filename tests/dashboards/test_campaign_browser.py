@@ -8,10 +8,17 @@ import pytest
 from django.test import override_settings
 
 from tests.claims.conftest import private_storage  # noqa: F401
-from tests.crm.factories import STAFF_PASSWORD, give_totp_device, totp_token
+from tests.crm.factories import give_totp_device
+from tests.dashboards.browser import (
+    DESKTOP,
+    PHONE,
+    charts_drawn,
+    collect_problems,
+    sign_in_to_dashboards,
+    wait_until,
+)
 from tests.dashboards.campaign_data import build_campaigns, claim_through_batch_of
 from tests.dashboards.conftest import client_manager_of
-from tests.dashboards.test_board_browser import DESKTOP, PHONE, charts_drawn, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -66,25 +73,10 @@ def test_a_client_manager_filters_a_campaign_by_partner_and_sees_the_charts(
     claim_through_batch_of(data.partner_2, prize=data.prize_x, region="SE-O")
     manager = client_manager_of(data.client_a)
     device = give_totp_device(manager)
-    problems: list[str] = []
-
-    def on_console(message) -> None:
-        # The browser asks for /favicon.ico on its own; the site has none (not ours).
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
-            problems.append(f"{message.text} ({message.location['url']})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(str(error)))
+    problems = collect_problems(page)
 
     # When the manager opens the dashboards and signs in with password and code
-    page.goto(f"{live_server.url}/dashboards/")
-    page.wait_for_url("**/accounts/login/**")
-    page.get_by_label("Username").fill(manager.username)
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Six-digit code from your authenticator app").fill(totp_token(device))
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live_server.url}/dashboards/")
+    sign_in_to_dashboards(page, live_server, manager, device)
 
     # and opens campaign 1's dashboard from the list of their client's campaigns
     page.get_by_role("link", name="Campaign dashboards").click()
