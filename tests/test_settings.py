@@ -116,7 +116,18 @@ def test_database_url_with_a_socket_directory_in_the_query():
 
     assert values["DATABASE"]["NAME"] == "app"
     assert values["DATABASE"]["HOST"] == ""
-    assert values["DATABASE_OPTIONS"] == {"host": "/var/run/postgresql"}
+    assert values["DATABASE_OPTIONS"] == {"host": "/var/run/postgresql", "options": "-c jit=off"}
+
+
+def test_jit_is_off_and_a_urls_own_server_options_are_kept():
+    values = _settings_with(
+        {
+            **PRODUCTION_ENV,
+            "DATABASE_URL": "postgres://postgres@db/app?options=-c%20statement_timeout%3D5000",
+        }
+    )
+
+    assert values["DATABASE_OPTIONS"] == {"options": "-c statement_timeout=5000 -c jit=off"}
 
 
 def test_redis_url_feeds_the_cache_and_celery_unless_a_broker_is_named():
