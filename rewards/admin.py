@@ -486,9 +486,10 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
         if request.method == "POST" and form.is_valid():
             replaced_by = None
             if form.cleaned_data["replaced_by"]:
-                replaced_by = Participant.objects.filter(
-                    pk=form.cleaned_data["replaced_by"]
-                ).first()
+                # Looked up in the staff member's own rows, like the participant itself.
+                replaced_by = (
+                    self.get_queryset(request).filter(pk=form.cleaned_data["replaced_by"]).first()
+                )
                 if replaced_by is None:
                     form.add_error("replaced_by", _("No such participant."))
             if not form.errors:
@@ -508,15 +509,8 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
                     return HttpResponseRedirect(
                         reverse("admin:rewards_participant_change", args=[participant.pk])
                     )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Terminate %(participant)s") % {"participant": participant},
-            "action": _("Terminate"),
-            "participant": participant,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/rewards/participant/action.html", context)
+        title = _("Terminate %(participant)s") % {"participant": participant}
+        return self._action_page(request, participant, form, title, _("Terminate"))
 
     def identifier_add_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         if not request.user.has_perm("rewards.add_participantidentifier"):
@@ -538,10 +532,16 @@ class ParticipantAdmin(ClientScopedAdminMixin, AuditedModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:rewards_participant_change", args=[participant.pk])
                 )
+        title = _("Add an identifier to %(participant)s") % {"participant": participant}
+        return self._action_page(request, participant, form, title, _("Add identifier"))
+
+    def _action_page(
+        self, request: HttpRequest, participant: Participant, form: Any, title: str, action: str
+    ) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
-            "title": _("Add an identifier to %(participant)s") % {"participant": participant},
-            "action": _("Add identifier"),
+            "title": title,
+            "action": action,
             "participant": participant,
             "form": form,
             "opts": self.model._meta,
