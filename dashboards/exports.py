@@ -192,7 +192,7 @@ def export_run(*, export_id: int) -> str:
                 rows_written=0,
             )
             rows = definition.rows(scope, filters, at=timezone.now())
-            written, size = _store(export, definition.columns(), rows)
+            written, size = _store(export, definition.columns, rows)
         except ExportRefused as error:
             return _fail(export, str(error))
         except SoftTimeLimitExceeded:

@@ -229,10 +229,6 @@ def participant_rows(scope: Scope, filters: ReportFilters, *, at: datetime) -> I
 # -- claims -------------------------------------------------------------------------------------
 
 
-def claim_has_region() -> bool:
-    return any(field.name == "region" for field in Claim._meta.get_fields())
-
-
 def _claims(scope: Scope, filters: ReportFilters) -> QuerySet[Claim]:
     rows = scope.restrict(
         Claim.objects.filter(scheme__kind__in=CAMPAIGN_KINDS, submitted_at__isnull=False),
@@ -247,18 +243,17 @@ def _claims(scope: Scope, filters: ReportFilters) -> QuerySet[Claim]:
     return _in_days(rows, "submitted_at", filters)
 
 
-def claim_columns() -> tuple[str, ...]:
-    columns = (
-        "claim_number",
-        "campaign",
-        "prize",
-        "status",
-        "submitted_at",
-        "decided_at",
-        "dispatched_at",
-        "channel_partner",
-    )
-    return (*columns, "region") if claim_has_region() else columns
+CLAIM_COLUMNS = (
+    "claim_number",
+    "campaign",
+    "prize",
+    "status",
+    "submitted_at",
+    "decided_at",
+    "dispatched_at",
+    "channel_partner",
+    "region",
+)
 
 
 def claim_rows(scope: Scope, filters: ReportFilters, *, at: datetime) -> Iterator[Row]:
@@ -283,9 +278,8 @@ def claim_rows(scope: Scope, filters: ReportFilters, *, at: datetime) -> Iterato
         "decided_at",
         "dispatched_at",
         f"{CLAIM_PARTNER_FIELD}__name",
+        "region",
     ]
-    if claim_has_region():
-        fields.append("region")
     yield from (
         _claims(scope, filters)
         .annotate(decided_at=Subquery(decided), dispatched_at=Subquery(dispatched))
@@ -373,7 +367,7 @@ def settlement_rows(scope: Scope, filters: ReportFilters, *, at: datetime) -> It
 @dataclass(frozen=True, slots=True)
 class ReportDefinition:
     key: str
-    columns: Callable[[], tuple[str, ...]]
+    columns: tuple[str, ...]
     rows: Callable[..., Iterator[Row]]
     count: Callable[[Scope, ReportFilters], int]
 
@@ -381,25 +375,25 @@ class ReportDefinition:
 REPORTS: dict[str, ReportDefinition] = {
     Export.Report.PARTICIPANT_BALANCES: ReportDefinition(
         Export.Report.PARTICIPANT_BALANCES,
-        lambda: BALANCE_COLUMNS,
+        BALANCE_COLUMNS,
         participant_balance_rows,
         lambda scope, filters: _participants(scope, filters).count(),
     ),
     Export.Report.PARTICIPANTS: ReportDefinition(
         Export.Report.PARTICIPANTS,
-        lambda: PARTICIPANT_COLUMNS,
+        PARTICIPANT_COLUMNS,
         participant_rows,
         lambda scope, filters: _participants(scope, filters).count(),
     ),
     Export.Report.CLAIMS: ReportDefinition(
         Export.Report.CLAIMS,
-        claim_columns,
+        CLAIM_COLUMNS,
         claim_rows,
         lambda scope, filters: _claims(scope, filters).count(),
     ),
     Export.Report.SETTLEMENT: ReportDefinition(
         Export.Report.SETTLEMENT,
-        lambda: SETTLEMENT_COLUMNS,
+        SETTLEMENT_COLUMNS,
         settlement_rows,
         lambda scope, filters: _settlement_lines(scope, filters).count(),
     ),

@@ -10,7 +10,7 @@ from claims.models import Claim, ClaimStatus, ClaimTransition, Shipment
 from crm.roles import Role
 from dashboards.forms_reports import ExportRequestForm
 from dashboards.models import Export
-from dashboards.reports import REPORTS, ReportFilters, claim_columns, claim_has_region
+from dashboards.reports import CLAIM_COLUMNS, REPORTS, ReportFilters
 from dashboards.scoping import scope_for_user
 from rewards.models import SchemeMerchant
 from rewards.services.settlement import settlement_period_settle
@@ -250,7 +250,7 @@ def expected_claims(campaign, partner_name: str) -> list[tuple]:
             min(shipments) if shipments else None,
             partner_name,
         )
-        expected.append((*row, claim.region) if claim_has_region() else row)
+        expected.append((*row, claim.region))
     return expected
 
 
@@ -265,7 +265,7 @@ def test_the_claims_report_for_a_channel_partner_is_their_claims_only(campaigns)
     assert expected[1][5] is not None
     assert rows(partner, Export.Report.CLAIMS) == expected
     assert count(partner, Export.Report.CLAIMS) == 4
-    assert len(claim_columns()) == len(expected[0])
+    assert len(CLAIM_COLUMNS) == len(expected[0])
 
 
 def test_the_claims_report_for_a_client_manager_and_an_operator(campaigns, operator):
