@@ -7,14 +7,18 @@ results for a whole chunk in a handful of statements, about 40 times faster
 (docs/BENCHMARKS.md):
 
 1. claim the oldest queued events of the scheme (``FOR UPDATE SKIP LOCKED``, so workers
-   running at once share the queue), lock their wallets in account id order, then the
-   budgeted offers in offer id order (the lock order of every posting, docs/LEDGER.md);
+   running at once share the queue) and lock their wallets in account id order; the
+   budgeted offers' remaining budgets are read without a lock;
 2. load the facts set-based: participants, merchants, product categories and merchant groups
    when an offer names some, what each capped offer awarded in the cap periods concerned;
 3. evaluate each event in id order with ``rewards.evaluation.evaluate``, carrying each
    wallet's balance, purchase count and cap use, and each offer's budget, from one event to
    the next exactly as one-by-one processing would;
-4. write the award journals, lots and entries with COPY, then one UPDATE each for the wallet
+4. lock the budgeted offers in offer id order (after the wallets: the lock order of every
+   posting, docs/LEDGER.md) and read their budgets again; when a budget no longer covers
+   what the chunk took, or the evaluation came near the end of one, evaluate the chunk
+   again under the lock (see ``_Chunk.settle_budgets``);
+5. write the award journals, lots and entries with COPY, then one UPDATE each for the wallet
    balances, purchase counts, offer budgets and the events (response, processed).
 
 Idempotent per event: an event is posted in the same transaction that marks it processed,
@@ -87,6 +91,7 @@ def events_evaluate_batch(*, scheme_id: int, limit: int = 5000, after_id: int = 
         chunk = _Chunk(scheme_id=scheme_id, events=events, now=timezone.now())
         chunk.load()
         chunk.evaluate()
+        chunk.settle_budgets()
         chunk.write()
     return BatchResult(len(events), chunk.posted, events[-1].id)
 
@@ -168,6 +173,14 @@ def _claim_events(scheme_id: int, limit: int, after_id: int) -> list[_Event]:
         ]
 
 
+_BUDGETS = """
+    SELECT id, budget_total_minor - budget_used_minor FROM rewards_offer
+     WHERE id = ANY(%s::bigint[]) AND budget_total_minor IS NOT NULL
+     ORDER BY id
+"""
+_BUDGETS_LOCKED = _BUDGETS + " FOR UPDATE"
+
+
 @lru_cache(maxsize=4096)
 def _parsed_rules(offer_id: int, classification: str, rules_text: str) -> OfferRules:
     return parse_offer_rules(offer_id, classification, json.loads(rules_text))
@@ -202,6 +215,8 @@ class _Chunk:
     offer_codes: dict[int, str] = field(default_factory=dict)
     budget_left: dict[int, int | None] = field(default_factory=dict)
     budget_taken: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    # Set when a budget may have changed an award (see settle_budgets).
+    budget_short: bool = False
     merchants: dict[int, tuple[str, str]] = field(default_factory=dict)  # id: (code, area)
     merchant_groups: dict[int, frozenset[str]] = field(default_factory=dict)
     categories: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -303,15 +318,51 @@ class _Chunk:
             self.offers_by_type.setdefault(event_type, []).append(offer)
             self.offer_codes[offer_id] = code
             self.budget_left[offer_id] = None
-        # Budgets are locked after the wallets, in offer id order, for the whole chunk (a
-        # budget is never exceeded; interactive awards of these offers wait for the chunk).
-        cursor.execute(
-            "SELECT id, budget_total_minor - budget_used_minor FROM rewards_offer "
-            "WHERE id = ANY(%s::bigint[]) AND budget_total_minor IS NOT NULL "
-            "ORDER BY id FOR UPDATE",
-            [sorted(self.offer_codes)],
-        )
-        self.budget_left.update(dict(cursor.fetchall()))
+        # Read without a lock: settle_budgets locks them once the chunk is evaluated, so
+        # two workers evaluate at the same time and wait for each other only to write.
+        self.budget_left.update(self._read_budgets(cursor, lock=False))
+
+    def _read_budgets(self, cursor: Any, *, lock: bool) -> dict[int, int]:
+        cursor.execute(_BUDGETS_LOCKED if lock else _BUDGETS, [sorted(self.offer_codes)])
+        return dict(cursor.fetchall())
+
+    def settle_budgets(self) -> None:
+        """Locks the budgeted offers (in offer id order, after the wallets) and makes the
+        chunk's awards what they would have been with the budgets held from the start.
+
+        The evaluation read each budget unlocked, as ``left`` (before this chunk). A budget
+        decides an award only where it runs out: an award cut to what is left, or an offer
+        refused because nothing is. When that never came near (``budget_short`` is unset:
+        every budgeted award was smaller than what was left before it) and what is left now
+        still exceeds what the chunk took, evaluating with the budgets read now gives the
+        same awards, so they stand. Otherwise the chunk is evaluated again under the lock.
+        """
+        budgeted = [offer_id for offer_id, left in self.budget_left.items() if left is not None]
+        if not budgeted:
+            return
+        with connection.cursor() as cursor:
+            left_now = self._read_budgets(cursor, lock=True)
+        taken = self.budget_taken
+        if not self.budget_short and all(
+            not taken.get(offer_id) or taken[offer_id] < left_now[offer_id] for offer_id in budgeted
+        ):
+            return
+        self._restart(left_now)
+        self.evaluate()
+
+    def _restart(self, budget_left: Mapping[int, int]) -> None:
+        """Forgets what the evaluation did, to evaluate again with these budgets."""
+        for state in self.wallets.values():
+            state.balance_minor = state.wallet.balance_minor
+            state.purchase_count = state.wallet.purchase_count
+            state.purchases_counted = 0
+            state.awarded = False
+        self.budget_left.update(budget_left)
+        self.budget_taken.clear()
+        self.budget_short = False
+        self.cap_new_lots.clear()
+        self.postings.clear()
+        self.responses.clear()
 
     def _offers_for(self, event_type: str) -> list[_Offer]:
         return self.offers_by_type.get(event_type, [])
@@ -507,16 +558,19 @@ class _Chunk:
             purchase_count_before=count_before,
             awarded_in_period=awarded_in_period,
         )
-        lines = evaluate(
-            self._event_facts(event),
-            facts,
-            [offer.rules for offer in offers],
-            {offer.id: self.budget_left[offer.id] for offer in offers},
-        )
+        budgets = {offer.id: self.budget_left[offer.id] for offer in offers}
+        if not self.budget_short and any(
+            left is not None and left <= 0 for left in budgets.values()
+        ):
+            self.budget_short = True  # a spent budget may have refused an award
+        rules = [offer.rules for offer in offers]
+        lines = evaluate(self._event_facts(event), facts, rules, budgets)
         kept: list[AwardLine] = []
         for line in lines:
             left = self.budget_left.get(line.offer_id)
             if left is not None:
+                if line.amount_minor >= left:
+                    self.budget_short = True  # the budget may have cut this award
                 granted = max(0, min(line.amount_minor, left))
                 self.budget_left[line.offer_id] = left - granted
                 self.budget_taken[line.offer_id] += granted

@@ -416,3 +416,52 @@ def test_events_another_worker_holds_are_skipped_and_posted_once():
     assert Journal.objects.filter(kind="award", event__isnull=False).count() == 20
     assert sum(balance_of(person) for person in people) == 20 * 100
     assert_ledger_consistent()
+
+
+@pytest.mark.parametrize(
+    ("used_meanwhile", "evaluated_again"),
+    [(900, False), (995, True)],
+    ids=["budget-still-covers-the-chunk", "budget-spent-meanwhile"],
+)
+@time_machine.travel(NOW, tick=False)
+def test_budget_spent_while_the_chunk_was_evaluated_gives_the_one_by_one_awards(
+    busy_scheme, django_capture_on_commit_callbacks, monkeypatch, used_meanwhile, evaluated_again
+):
+    """A chunk reads the budgets unlocked and locks them only to write. When another
+    posting spends a budget meanwhile, the chunk's awards are still those the one-by-one
+    path gives with the budget as it was at the lock: kept when what is left still covers
+    them, evaluated again under the lock when it does not."""
+    from rewards.services import batch_evaluation
+
+    scheme, city_shop, other_shop, offers = busy_scheme
+    budgeted = offers[4]
+    Offer.objects.filter(pk=budgeted.pk).update(budget_total_minor=1000)
+    _queue_mixed_events(scheme, city_shop, other_shop)
+
+    with transaction.atomic():
+        Offer.objects.filter(pk=budgeted.pk).update(budget_used_minor=used_meanwhile)
+        with django_capture_on_commit_callbacks(execute=True):
+            while events_process_queued(scheme_id=scheme.pk, limit=1000):
+                pass
+        one_by_one = _ledger_snapshot(scheme)
+        transaction.set_rollback(True)
+
+    evaluate, taken = batch_evaluation._Chunk.evaluate, []
+
+    def evaluate_then_spend_elsewhere(chunk):
+        evaluate(chunk)
+        taken.append(chunk.budget_taken.get(budgeted.pk, 0))
+        if len(taken) == 1:  # another posting spends the budget before the chunk locks it
+            Offer.objects.filter(pk=budgeted.pk).update(budget_used_minor=used_meanwhile)
+
+    monkeypatch.setattr(batch_evaluation._Chunk, "evaluate", evaluate_then_spend_elsewhere)
+    with django_capture_on_commit_callbacks(execute=True):
+        events_evaluate_batch(scheme_id=scheme.pk, limit=1000)
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        events_evaluate_queued(scheme_id=scheme.pk)  # the referral event raised after commit
+
+    assert taken[0] > 0  # the first evaluation awarded the budgeted offer
+    assert (len(taken) == 2) is evaluated_again
+    assert _ledger_snapshot(scheme) == one_by_one
+    assert_ledger_consistent()
