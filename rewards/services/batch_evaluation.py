@@ -14,12 +14,13 @@ results for a whole chunk in a handful of statements, about 40 times faster
 3. evaluate each event in id order with ``rewards.evaluation.evaluate``, carrying each
    wallet's balance, purchase count and cap use, and each offer's budget, from one event to
    the next exactly as one-by-one processing would;
-4. lock the budgeted offers in offer id order (after the wallets: the lock order of every
+4. write the award journals, lots and entries with COPY, then one UPDATE each for the wallet
+   balances, purchase counts and the events (response, processed);
+5. lock the budgeted offers in offer id order (after the wallets: the lock order of every
    posting, docs/LEDGER.md) and read their budgets again; when a budget no longer covers
-   what the chunk took, or the evaluation came near the end of one, evaluate the chunk
-   again under the lock (see ``_Chunk.settle_budgets``);
-5. write the award journals, lots and entries with COPY, then one UPDATE each for the wallet
-   balances, purchase counts, offer budgets and the events (response, processed).
+   what the chunk took, or the evaluation came near the end of one, roll the writing back
+   to a savepoint, evaluate the chunk again under the lock and write it again (see
+   ``_Chunk.settle_budgets``); then take what the chunk awarded from the budgets.
 
 Idempotent per event: an event is posted in the same transaction that marks it processed,
 only while it is queued and locked by this transaction, under the journal key
@@ -91,8 +92,14 @@ def events_evaluate_batch(*, scheme_id: int, limit: int = 5000, after_id: int = 
         chunk = _Chunk(scheme_id=scheme_id, events=events, now=timezone.now())
         chunk.load()
         chunk.evaluate()
-        chunk.settle_budgets()
+        written = transaction.savepoint()
         chunk.write()
+        if not chunk.settle_budgets():
+            # Evaluated again under the budget lock: what was written goes.
+            transaction.savepoint_rollback(written)
+            chunk.write()
+        chunk.write_budgets()
+        chunk.raise_referrals()
     return BatchResult(len(events), chunk.posted, events[-1].id)
 
 
@@ -178,7 +185,9 @@ _BUDGETS = """
      WHERE id = ANY(%s::bigint[]) AND budget_total_minor IS NOT NULL
      ORDER BY id
 """
-_BUDGETS_LOCKED = _BUDGETS + " FOR UPDATE"
+# NO KEY UPDATE, as offer_budgets_take: the lots a chunk has written hold KEY SHARE locks on
+# their offers (rewards 0011), which FOR UPDATE would wait for: two workers would deadlock.
+_BUDGETS_LOCKED = _BUDGETS + " FOR NO KEY UPDATE"
 
 
 @lru_cache(maxsize=4096)
@@ -326,9 +335,12 @@ class _Chunk:
         cursor.execute(_BUDGETS_LOCKED if lock else _BUDGETS, [sorted(self.offer_codes)])
         return dict(cursor.fetchall())
 
-    def settle_budgets(self) -> None:
+    def settle_budgets(self) -> bool:
         """Locks the budgeted offers (in offer id order, after the wallets) and makes the
-        chunk's awards what they would have been with the budgets held from the start.
+        chunk's awards what they would have been with the budgets held from the start;
+        returns False when that meant evaluating the chunk again (what was written must go).
+        The lock is taken after the chunk is written, so two workers wait for each other
+        only for the budgets' update and the commit.
 
         The evaluation read each budget unlocked, as ``left`` (before this chunk). A budget
         decides an award only where it runs out: an award cut to what is left, or an offer
@@ -339,16 +351,17 @@ class _Chunk:
         """
         budgeted = [offer_id for offer_id, left in self.budget_left.items() if left is not None]
         if not budgeted:
-            return
+            return True
         with connection.cursor() as cursor:
             left_now = self._read_budgets(cursor, lock=True)
         taken = self.budget_taken
         if not self.budget_short and all(
             not taken.get(offer_id) or taken[offer_id] < left_now[offer_id] for offer_id in budgeted
         ):
-            return
+            return True
         self._restart(left_now)
         self.evaluate()
+        return False
 
     def _restart(self, budget_left: Mapping[int, int]) -> None:
         """Forgets what the evaluation did, to evaluate again with these budgets."""
@@ -363,6 +376,7 @@ class _Chunk:
         self.cap_new_lots.clear()
         self.postings.clear()
         self.responses.clear()
+        self.posted = 0
 
     def _offers_for(self, event_type: str) -> list[_Offer]:
         return self.offers_by_type.get(event_type, [])
@@ -647,7 +661,6 @@ class _Chunk:
                 """,
                 [self.now],
             )
-        self._raise_referrals()
 
     def _write_postings(self, cursor: Any) -> None:
         lot_count = sum(len(posting[2]) for posting in self.postings)
@@ -741,10 +754,15 @@ class _Chunk:
                 """,
                 [_int_array(row[0] for row in counts), _int_array(row[1] for row in counts)],
             )
+
+    def write_budgets(self) -> None:
+        """What the chunk took of each budget (under the lock settle_budgets took)."""
         taken = sorted(
             (offer_id, amount) for offer_id, amount in self.budget_taken.items() if amount
         )
-        if taken:
+        if not taken:
+            return
+        with connection.cursor() as cursor:
             cursor.execute(
                 """
                 UPDATE rewards_offer o SET budget_used_minor = o.budget_used_minor + t.amount
@@ -754,7 +772,7 @@ class _Chunk:
                 [_int_array(row[0] for row in taken), _int_array(row[1] for row in taken)],
             )
 
-    def _raise_referrals(self) -> None:
+    def raise_referrals(self) -> None:
         """The referrer is rewarded when the referred participant is first rewarded: as the
         one-by-one path, through the same function (idempotent per referred participant)."""
         from rewards.services.events import _raise_referral

@@ -169,14 +169,16 @@ def offer_budgets_take(*, wanted: Mapping[int, int]) -> dict[int, int]:
     with connection.cursor() as cursor:
         # One statement: the locking CTE waits for a concurrent taker and then reads the row
         # as it committed (READ COMMITTED re-reads a row it had to wait for); the UPDATE
-        # applies to that latest version too.
+        # applies to that latest version too. NO KEY UPDATE, as the UPDATE itself takes:
+        # it waits for other takers but not for the KEY SHARE locks that inserting lots
+        # takes on their offers (the evaluation run holds those when it takes the budget).
         cursor.execute(
             """
             WITH locked AS (
                 SELECT id, budget_total_minor - budget_used_minor AS left_minor
                   FROM rewards_offer
                  WHERE id = ANY(%s::bigint[]) AND budget_total_minor IS NOT NULL
-                 ORDER BY id FOR UPDATE
+                 ORDER BY id FOR NO KEY UPDATE
             ), granted AS (
                 SELECT l.id, GREATEST(0, LEAST(w.amount, l.left_minor)) AS amount
                   FROM locked l JOIN unnest(%s::bigint[], %s::bigint[]) AS w(id, amount)

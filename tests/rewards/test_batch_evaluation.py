@@ -465,3 +465,62 @@ def test_budget_spent_while_the_chunk_was_evaluated_gives_the_one_by_one_awards(
     assert (len(taken) == 2) is evaluated_again
     assert _ledger_snapshot(scheme) == one_by_one
     assert_ledger_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_written_chunks_take_a_budget_one_after_the_other(monkeypatch):
+    """Two workers have each written a chunk (their lots lock the budgeted offer FOR KEY
+    SHARE) before either takes the budget: they take it one after the other instead of
+    deadlocking, and the budget counts both chunks."""
+    from rewards.services import batch_evaluation
+
+    scheme = Scheme.objects.create(
+        client=ProductCategoryFactory().client,
+        name="Budget race",
+        code="budget-race",
+        kind=Scheme.Kind.LOYALTY,
+        starts_at=NOW - timedelta(days=400),
+    )
+    shop = merchant_in(scheme)
+    offer = OfferFactory(
+        scheme=scheme,
+        rules={"award": {"type": "fixed", "amount_minor": 5}},
+        budget_total_minor=10_000,
+    )
+    people = [make_participant(scheme) for _ in range(16)]  # two chunks, no wallet in both
+    for number, person in enumerate(people):
+        _queue(person, shop, f"b{number}", total=1000, at=NOW)
+    both_written = threading.Barrier(2, timeout=30)
+    settle = batch_evaluation._Chunk.settle_budgets
+
+    def settle_when_both_have_written(chunk):
+        both_written.wait()
+        return settle(chunk)
+
+    monkeypatch.setattr(batch_evaluation._Chunk, "settle_budgets", settle_when_both_have_written)
+    errors = []
+
+    def worker(after_id):
+        try:
+            events_evaluate_batch(scheme_id=scheme.pk, limit=8, after_id=after_id)
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+            both_written.abort()
+        finally:
+            connection.close()
+
+    first_chunk_end = (
+        CustomerEvent.objects.filter(status="queued").order_by("pk").values_list("pk", flat=True)
+    )[7]
+    workers = [threading.Thread(target=worker, args=(after,)) for after in (0, first_chunk_end)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+    assert errors == []
+    assert not CustomerEvent.objects.filter(status="queued").exists()
+    offer.refresh_from_db()
+    assert offer.budget_used_minor == 16 * 5
+    assert sum(balance_of(person) for person in people) == 16 * 5
+    assert_ledger_consistent()
