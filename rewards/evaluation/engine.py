@@ -290,7 +290,7 @@ def _limit_instant_discounts(
 # ---------------------------------------------------------------------------- plans
 
 # A check reads the event, the participant and the event's local time; returns a refusal.
-Check = Callable[[EventFacts, ParticipantFacts, datetime], str | None]
+_Check = Callable[[EventFacts, ParticipantFacts, datetime], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +299,7 @@ class _Plan:
 
     offer_id: int
     event_type: str
-    checks: tuple[Check, ...]
+    checks: tuple[_Check, ...]
     is_purchase: bool
     selects_lines: bool
     products: frozenset[str]
@@ -366,7 +366,11 @@ def _plan(rules: OfferRules) -> _Plan:
     return _Plan(
         offer_id=rules.offer_id,
         event_type=rules.event_type,
-        checks=(*_validity_checks(rules), *_condition_checks(rules)),
+        checks=(
+            *_validity_checks(rules),
+            *_condition_checks(rules),
+            *_classification_checks(rules),
+        ),
         is_purchase=rules.event_type == "purchase",
         selects_lines=conditions.selects_lines,
         products=conditions.products,
@@ -430,9 +434,9 @@ def _percentage(spend: int, basis_points: int) -> int:
 # an instant.
 
 
-def _validity_checks(rules: OfferRules) -> list[Check]:
+def _validity_checks(rules: OfferRules) -> list[_Check]:
     validity = rules.validity
-    checks: list[Check] = []
+    checks: list[_Check] = []
     start, end = validity.period_from, validity.period_to
     if isinstance(start, datetime):
         checks.append(_starts_at(start))
@@ -451,9 +455,9 @@ def _validity_checks(rules: OfferRules) -> list[Check]:
     return checks
 
 
-def _condition_checks(rules: OfferRules) -> list[Check]:
+def _condition_checks(rules: OfferRules) -> list[_Check]:
     conditions = rules.conditions
-    checks: list[Check] = []
+    checks: list[_Check] = []
     if conditions.max_event_age is not None:
         checks.append(_young_enough(conditions.max_event_age))
     if conditions.segments_include:
@@ -468,6 +472,11 @@ def _condition_checks(rules: OfferRules) -> list[Check]:
         checks.append(_in_area(conditions.areas))
     if conditions.weekdays or conditions.time_window is not None:
         checks.append(_on_weekday_and_time(conditions.weekdays, conditions.time_window))
+    return checks
+
+
+def _classification_checks(rules: OfferRules) -> list[_Check]:
+    checks: list[_Check] = []
     if rules.classification == "achievement":
         checks.append(_with_achievement_code(rules.achievement_codes))
     if rules.every_nth_purchase is not None:
@@ -475,42 +484,42 @@ def _condition_checks(rules: OfferRules) -> list[Check]:
     return checks
 
 
-def _starts_at(start: datetime) -> Check:
+def _starts_at(start: datetime) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return "before_validity_period" if event.occurred_at < start else None
 
     return check
 
 
-def _starts_on(start: date) -> Check:
+def _starts_on(start: date) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return "before_validity_period" if local.date() < start else None
 
     return check
 
 
-def _ends_at(end: datetime) -> Check:
+def _ends_at(end: datetime) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return "after_validity_period" if event.occurred_at >= end else None
 
     return check
 
 
-def _ends_on(end: date) -> Check:
+def _ends_on(end: date) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return "after_validity_period" if local.date() > end else None
 
     return check
 
 
-def _in_season(start: tuple[int, int], end: tuple[int, int]) -> Check:
+def _in_season(start: tuple[int, int], end: tuple[int, int]) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return None if in_season(local.date(), start, end) else "outside_season"
 
     return check
 
 
-def _in_birthday_period(period: str) -> Check:
+def _in_birthday_period(period: str) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         birth_date = participant.birth_date
         if birth_date is None:
@@ -522,7 +531,7 @@ def _in_birthday_period(period: str) -> Check:
     return check
 
 
-def _in_name_day_period(period: str) -> Check:
+def _in_name_day_period(period: str) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         if participant.name_day is None:
             return "no_name_day"
@@ -533,28 +542,28 @@ def _in_name_day_period(period: str) -> Check:
     return check
 
 
-def _young_enough(max_age: timedelta) -> Check:
+def _young_enough(max_age: timedelta) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return "event_too_old" if event.received_at - event.occurred_at > max_age else None
 
     return check
 
 
-def _in_segments(included: frozenset[str]) -> Check:
+def _in_segments(included: frozenset[str]) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return "segment_not_included" if included.isdisjoint(participant.segments) else None
 
     return check
 
 
-def _outside_segments(excluded: frozenset[str]) -> Check:
+def _outside_segments(excluded: frozenset[str]) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return None if excluded.isdisjoint(participant.segments) else "segment_excluded"
 
     return check
 
 
-def _at_merchant(merchants: frozenset[str], merchant_groups: frozenset[str]) -> Check:
+def _at_merchant(merchants: frozenset[str], merchant_groups: frozenset[str]) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         if merchant_allowed(
             merchants, merchant_groups, event.merchant_code, event.merchant_group_codes
@@ -565,35 +574,35 @@ def _at_merchant(merchants: frozenset[str], merchant_groups: frozenset[str]) -> 
     return check
 
 
-def _paid_with(payment_media: frozenset[str]) -> Check:
+def _paid_with(payment_media: frozenset[str]) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return None if event.payment_medium in payment_media else "payment_medium_not_allowed"
 
     return check
 
 
-def _in_area(areas: frozenset[str]) -> Check:
+def _in_area(areas: frozenset[str]) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return None if event.area in areas else "area_not_allowed"
 
     return check
 
 
-def _on_weekday_and_time(weekdays: frozenset[int], window: TimeWindow | None) -> Check:
+def _on_weekday_and_time(weekdays: frozenset[int], window: TimeWindow | None) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return weekday_and_time_refusal(local, weekdays, window)
 
     return check
 
 
-def _with_achievement_code(codes: frozenset[str]) -> Check:
+def _with_achievement_code(codes: frozenset[str]) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         return None if event.achievement_code in codes else "achievement_code_mismatch"
 
     return check
 
 
-def _every_nth_purchase(nth: int) -> Check:
+def _every_nth_purchase(nth: int) -> _Check:
     def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
         if (participant.purchase_count_before + 1) % nth != 0:
             return "not_nth_purchase"
