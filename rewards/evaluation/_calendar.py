@@ -26,9 +26,14 @@ def zone_named(name: str) -> ZoneInfo:
 
 
 def local_time(at: datetime, time_zone: str) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("Naive datetime: evaluation needs aware datetimes.")
+    require_aware(at)
     return at.astimezone(zone_named(time_zone))
+
+
+def require_aware(at: datetime) -> None:
+    # UTC, what the database driver gives, always has an offset: no need to ask it.
+    if at.tzinfo is not UTC and at.utcoffset() is None:
+        raise ValueError("Naive datetime: evaluation needs aware datetimes.")
 
 
 def local_midnight(day: date, time_zone: str) -> datetime:

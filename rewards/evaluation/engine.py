@@ -2,18 +2,26 @@
 
 Pure functions: no database, no clock. The same code serves the interactive path (one event
 through the API), the batch evaluation run and offer simulation.
+
+The evaluation run calls ``evaluate`` for every event with the same few offers, so each
+offer's rules are first compiled into a ``_Plan`` (kept in a small cache, see ``_plans_for``):
+the checks the offer actually has, in the order ``REFUSALS`` are tried, and its award and
+date arithmetic worked out once. An event then runs only the checks its offers need.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import cast
 
 from ._calendar import (
+    TimeWindow,
     in_occasion_period,
     in_season,
     local_midnight,
     local_time,
     period_start,
+    require_aware,
     weekday_and_time_refusal,
 )
 from .facts import AwardLine, EventFacts, ParticipantFacts
@@ -80,11 +88,21 @@ def evaluate(
     offer id); other offers always apply. Instant discounts together never exceed the
     purchase's ``total_minor``.
     """
-    return [
-        outcome.award
-        for outcome in explain(event, participant, offers, budget_left)
-        if outcome.award is not None
-    ]
+    plans = _plans_for(offers)
+    local = _local_occurred_at(event, participant)
+    awards: list[AwardLine | None] = []
+    # Offers of another event type give nothing and take no part in the best-offer choice
+    # or the instant-discount limit, so only the event's own type is assessed.
+    for plan in plans.by_event_type.get(event.type, ()):
+        refusal, amount = _assess(plan, event, participant, local)
+        if refusal is None:
+            refusal, award = _limit(plan, event, participant, amount, budget_left)
+            if award is not None:
+                awards.append(award)
+    if _settle(plans, awards, event.total_minor):
+        awards = [award for award in awards if award is not None]
+    # Every entry is an award: only _settle sets any to None, and they were just dropped.
+    return cast("list[AwardLine]", awards)
 
 
 def explain(
@@ -95,18 +113,27 @@ def explain(
 ) -> list[OfferOutcome]:
     """Like ``evaluate``, but one outcome per offer (ordered by offer id), with the reason an
     offer gave nothing: for simulations and for answering "why was I not rewarded?"."""
-    local = local_time(event.occurred_at, participant.time_zone)
-    local_time(event.received_at, participant.time_zone)  # refuses a naive received_at early
-    outcomes: list[OfferOutcome] = []
-    for rules in sorted(offers, key=lambda offer: offer.offer_id):
-        refusal, uncapped = _assess(event, participant, rules, local)
+    plans = _plans_for(offers)
+    local = _local_occurred_at(event, participant)
+    awards: list[AwardLine | None] = []
+    refusals: list[str | None] = []
+    uncapped: list[int] = []
+    for plan in plans.in_order:
+        refusal, amount = _assess(plan, event, participant, local)
         award = None
         if refusal is None:
-            refusal, award = _limit(event, participant, rules, uncapped, budget_left)
-        outcomes.append(OfferOutcome(rules.offer_id, award, refusal, uncapped))
-    _keep_only_best(outcomes, {rules.offer_id for rules in offers if rules.apply_only_if_best})
-    _limit_instant_discounts(outcomes, event.total_minor)
-    return outcomes
+            refusal, award = _limit(plan, event, participant, amount, budget_left)
+        awards.append(award)
+        refusals.append(refusal)
+        uncapped.append(amount)
+    for index, refusal in _settle(plans, awards, event.total_minor):
+        refusals[index] = refusal
+    return [
+        OfferOutcome(plan.offer_id, award, refusal, amount)
+        for plan, award, refusal, amount in zip(
+            plans.in_order, awards, refusals, uncapped, strict=True
+        )
+    ]
 
 
 def cap_period_start(rules: OfferRules, at: datetime, time_zone: str) -> datetime | None:
@@ -119,35 +146,50 @@ def cap_period_start(rules: OfferRules, at: datetime, time_zone: str) -> datetim
     return period_start(rules.participant_cap.period, at, time_zone)
 
 
+# ---------------------------------------------------------------------------- judging
+
+
+def _local_occurred_at(event: EventFacts, participant: ParticipantFacts) -> datetime:
+    """The event's ``occurred_at`` in the participant's zone; refuses naive datetimes."""
+    local = local_time(event.occurred_at, participant.time_zone)
+    require_aware(event.received_at)
+    return local
+
+
 def _assess(
-    event: EventFacts, participant: ParticipantFacts, rules: OfferRules, local: datetime
+    plan: "_Plan", event: EventFacts, participant: ParticipantFacts, local: datetime
 ) -> tuple[str | None, int]:
     """Check the offer's validity and award conditions; return (refusal, uncapped amount)."""
-    if event.type != rules.event_type:
+    if event.type != plan.event_type:
         return "event_type_mismatch", 0
-    refusal = _validity_refusal(event, participant, rules, local)
-    if refusal is None:
-        refusal = _condition_refusal(event, participant, rules, local)
-    if refusal is not None:
-        return refusal, 0
-    if rules.classification == "achievement" and (
-        event.achievement_code not in rules.achievement_codes
-    ):
-        return "achievement_code_mismatch", 0
-    if rules.every_nth_purchase is not None and (
-        (participant.purchase_count_before + 1) % rules.every_nth_purchase != 0
-    ):
-        return "not_nth_purchase", 0
+    for check in plan.checks:
+        refusal = check(event, participant, local)
+        if refusal is not None:
+            return refusal, 0
 
-    conditions = rules.conditions
-    spend, quantity, matched = _qualifying(event, rules)
-    if not matched:
-        return "no_matching_lines", 0
-    if conditions.min_spend_minor is not None and spend < conditions.min_spend_minor:
+    if plan.is_purchase:
+        if plan.selects_lines:
+            products, categories = plan.products, plan.categories
+            spend = quantity = 0
+            matched = False
+            for line in event.lines:
+                if line.product_code in products or not categories.isdisjoint(line.category_codes):
+                    spend += line.amount_minor
+                    quantity += line.quantity
+                    matched = True
+            if not matched:
+                return "no_matching_lines", 0
+        else:
+            spend = event.total_minor
+            # Only a per-item award and a minimum quantity read the quantity.
+            quantity = sum(line.quantity for line in event.lines) if plan.counts_items else 0
+    else:
+        spend = quantity = 0
+    if plan.min_spend_minor is not None and spend < plan.min_spend_minor:
         return "below_min_spend", 0
-    if conditions.min_quantity is not None and quantity < conditions.min_quantity:
+    if plan.min_quantity is not None and quantity < plan.min_quantity:
         return "below_min_quantity", 0
-    amount = _award_amount(rules.award, spend, quantity)
+    amount = plan.award_amount(spend, quantity)
     if amount is None:
         return "below_lowest_tier", 0
     if amount <= 0:
@@ -155,183 +197,415 @@ def _assess(
     return None, amount
 
 
-def _validity_refusal(
-    event: EventFacts, participant: ParticipantFacts, rules: OfferRules, local: datetime
-) -> str | None:
-    validity = rules.validity
-    today = local.date()
-    start, end = validity.period_from, validity.period_to
-    if start is not None and (
-        event.occurred_at < start if isinstance(start, datetime) else today < start
-    ):
-        return "before_validity_period"
-    if end is not None and (event.occurred_at >= end if isinstance(end, datetime) else today > end):
-        return "after_validity_period"
-    if validity.season is not None and not in_season(today, *validity.season):
-        return "outside_season"
-    if validity.birthday_period is not None:
-        birth_date = participant.birth_date
-        if birth_date is None:
-            return "no_birth_date"
-        if not in_occasion_period(
-            today, birth_date.month, birth_date.day, validity.birthday_period
+def _limit(
+    plan: "_Plan",
+    event: EventFacts,
+    participant: ParticipantFacts,
+    amount: int,
+    budget_left: Mapping[int, int | None],
+) -> tuple[str | None, AwardLine | None]:
+    offer_id = plan.offer_id
+    if plan.cap_amount_minor is not None:
+        remaining = plan.cap_amount_minor - participant.awarded_in_period.get(offer_id, 0)
+        if remaining <= 0:
+            return "participant_cap_reached", None
+        if amount > remaining:
+            amount = remaining
+    budget = budget_left.get(offer_id)
+    if budget is not None:
+        if budget <= 0:
+            return "budget_exhausted", None
+        if amount > budget:
+            amount = budget
+
+    occurred_at = event.occurred_at.astimezone(UTC)
+    if plan.is_instant_discount:
+        return None, AwardLine(offer_id, amount, occurred_at, None, "instant_discount")
+    # Whole days of 24 hours: a return window is a span of time, not a calendar reckoning.
+    available_from = occurred_at + plan.available_after
+    expires_at = None
+    if plan.expires_after is not None:
+        expires_at = available_from + plan.expires_after
+    elif plan.expires_on is not None:
+        # Spendable through the whole of that day in the participant's zone.
+        expires_at = local_midnight(plan.expires_on + timedelta(days=1), participant.time_zone)
+        if expires_at <= available_from:
+            return "expires_before_available", None
+    return None, AwardLine(offer_id, amount, available_from, expires_at, plan.spend_method)
+
+
+def _settle(
+    plans: "_Plans", awards: list[AwardLine | None], total_minor: int
+) -> list[tuple[int, str]]:
+    """Applies the best-offer choice and the instant-discount limit to ``awards`` (offer id
+    order; None for an offer that gave nothing): an award given up is set to None, one cut is
+    replaced. Returns (index, refusal) of each award given up."""
+    given_up: list[tuple[int, str]] = []
+    if plans.best_only_ids:
+        _keep_only_best(awards, plans.best_only_ids, given_up)
+    if plans.has_instant_discounts:
+        _limit_instant_discounts(awards, total_minor, given_up)
+    return given_up
+
+
+def _keep_only_best(
+    awards: list[AwardLine | None], best_only_ids: frozenset[int], given_up: list[tuple[int, str]]
+) -> None:
+    best_index = None
+    best_amount = 0
+    # awards are in offer-id order and only a strictly larger award displaces the best so
+    # far, so among equal awards the lowest offer id wins.
+    for index, award in enumerate(awards):
+        if (
+            award is not None
+            and award.offer_id in best_only_ids
+            and (best_index is None or award.amount_minor > best_amount)
         ):
-            return "outside_birthday_period"
-    if validity.name_day_period is not None:
-        if participant.name_day is None:
-            return "no_name_day"
-        if not in_occasion_period(today, *participant.name_day, validity.name_day_period):
-            return "outside_name_day_period"
-    return None
+            best_index, best_amount = index, award.amount_minor
+    for index, award in enumerate(awards):
+        if index != best_index and award is not None and award.offer_id in best_only_ids:
+            awards[index] = None
+            given_up.append((index, "not_best_offer"))
 
 
-def _condition_refusal(
-    event: EventFacts, participant: ParticipantFacts, rules: OfferRules, local: datetime
-) -> str | None:
-    conditions = rules.conditions
-    if (
-        conditions.max_event_age is not None
-        and event.received_at - event.occurred_at > conditions.max_event_age
-    ):
-        return "event_too_old"
-    if conditions.segments_include and conditions.segments_include.isdisjoint(participant.segments):
-        return "segment_not_included"
-    if not conditions.segments_exclude.isdisjoint(participant.segments):
-        return "segment_excluded"
-    if not merchant_allowed(
-        conditions.merchants,
-        conditions.merchant_groups,
-        event.merchant_code,
-        event.merchant_group_codes,
-    ):
-        return "merchant_not_allowed"
-    if conditions.payment_media and event.payment_medium not in conditions.payment_media:
-        return "payment_medium_not_allowed"
-    if conditions.areas and event.area not in conditions.areas:
-        return "area_not_allowed"
-    if conditions.weekdays or conditions.time_window is not None:
-        return weekday_and_time_refusal(local, conditions.weekdays, conditions.time_window)
-    return None
-
-
-def _qualifying(event: EventFacts, rules: OfferRules) -> tuple[int, int, bool]:
-    """(spend, quantity, matched): without product or category conditions the whole purchase
-    qualifies (spend is ``total_minor``); with them, only the matching lines count."""
-    if rules.event_type != "purchase":
-        return 0, 0, True
-    conditions = rules.conditions
-    if not conditions.selects_lines:
-        return event.total_minor, sum(line.quantity for line in event.lines), True
-    products, categories = conditions.products, conditions.categories
-    spend = quantity = 0
-    matched = False
-    for line in event.lines:
-        if line.product_code in products or not categories.isdisjoint(line.category_codes):
-            spend += line.amount_minor
-            quantity += line.quantity
-            matched = True
-    return spend, quantity, matched
-
-
-def _award_amount(award: AwardRule, spend: int, quantity: int) -> int | None:
-    """Integer award; None when a tier ladder has no tier the spend reaches. Percentages are
-    basis points of the spend, rounded down to the minor unit; negative spend or quantity (a
-    basket with returns) earns nothing."""
-    if award.type == "fixed":
-        return award.amount_minor or 0
-    if award.type == "per_item":
-        return max(quantity, 0) * (award.amount_minor or 0)
-    if award.type == "percentage":
-        return _percentage(spend, award.basis_points or 0)
-    reached = None
-    for tier in award.tiers:  # ascending: the last tier reached is the highest
-        if spend >= tier.min_spend_minor:
-            reached = tier
+def _limit_instant_discounts(
+    awards: list[AwardLine | None], total_minor: int, given_up: list[tuple[int, str]]
+) -> None:
+    """A purchase cannot be discounted below zero: instant discounts are granted in offer-id
+    order until they cover ``total_minor``; a later one is cut to what is left."""
+    left = max(total_minor, 0)
+    for index, award in enumerate(awards):
+        if award is None or award.spend_method != "instant_discount":
+            continue
+        if left <= 0:
+            awards[index] = None
+            given_up.append((index, "discount_exceeds_purchase"))
+        elif award.amount_minor > left:
+            awards[index] = replace(award, amount_minor=left)
+            left = 0
         else:
-            break
-    if reached is None:
-        return None
-    if reached.amount_minor is not None:
-        return reached.amount_minor
-    return _percentage(spend, reached.basis_points or 0)
+            left -= award.amount_minor
+
+
+# ---------------------------------------------------------------------------- plans
+
+# A check reads the event, the participant and the event's local time; returns a refusal.
+_Check = Callable[[EventFacts, ParticipantFacts, datetime], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One offer's rules, worked out for evaluation: the checks it has, in order."""
+
+    offer_id: int
+    event_type: str
+    checks: tuple[_Check, ...]
+    is_purchase: bool
+    selects_lines: bool
+    products: frozenset[str]
+    categories: frozenset[str]
+    counts_items: bool
+    min_spend_minor: int | None
+    min_quantity: int | None
+    award_amount: Callable[[int, int], int | None]
+    cap_amount_minor: int | None
+    spend_method: str
+    is_instant_discount: bool
+    available_after: timedelta
+    expires_after: timedelta | None
+    expires_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plans:
+    """A list of offers worked out: their plans in offer id order, and by event type."""
+
+    offers: tuple[OfferRules, ...]  # held so that their ids stay theirs while cached
+    in_order: tuple[_Plan, ...]
+    by_event_type: dict[str, tuple[_Plan, ...]]
+    best_only_ids: frozenset[int]
+    has_instant_discounts: bool
+
+
+# Plans by the ids of the offers' rules objects. The services parse each offer's rules once
+# (an lru_cache on the rules text), so one chunk or one scheme keeps hitting the same entry;
+# hashing the rules themselves would cost more than the evaluation. An entry holds its rules
+# objects, so no other object can take their ids while it is cached.
+_PLANS: dict[tuple[int, ...], _Plans] = {}
+_PLANS_MAX = 256
+
+
+def _plans_for(offers: Sequence[OfferRules]) -> _Plans:
+    key = tuple(map(id, offers))
+    plans = _PLANS.get(key)
+    if plans is None:
+        plans = _compile(tuple(offers))
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[key] = plans
+    return plans
+
+
+def _compile(offers: tuple[OfferRules, ...]) -> _Plans:
+    in_order = tuple(_plan(rules) for rules in sorted(offers, key=lambda offer: offer.offer_id))
+    by_event_type: dict[str, tuple[_Plan, ...]] = {}
+    for plan in in_order:
+        by_event_type[plan.event_type] = (*by_event_type.get(plan.event_type, ()), plan)
+    return _Plans(
+        offers=offers,
+        in_order=in_order,
+        by_event_type=by_event_type,
+        best_only_ids=frozenset(rules.offer_id for rules in offers if rules.apply_only_if_best),
+        has_instant_discounts=any(plan.is_instant_discount for plan in in_order),
+    )
+
+
+def _plan(rules: OfferRules) -> _Plan:
+    conditions = rules.conditions
+    validity = rules.award_validity
+    return _Plan(
+        offer_id=rules.offer_id,
+        event_type=rules.event_type,
+        checks=(
+            *_validity_checks(rules),
+            *_condition_checks(rules),
+            *_classification_checks(rules),
+        ),
+        is_purchase=rules.event_type == "purchase",
+        selects_lines=conditions.selects_lines,
+        products=conditions.products,
+        categories=conditions.categories,
+        counts_items=rules.award.type == "per_item" or conditions.min_quantity is not None,
+        min_spend_minor=conditions.min_spend_minor,
+        min_quantity=conditions.min_quantity,
+        award_amount=_award_amount(rules.award),
+        cap_amount_minor=(
+            rules.participant_cap.amount_minor if rules.participant_cap is not None else None
+        ),
+        spend_method=rules.spend_method,
+        is_instant_discount=rules.spend_method == "instant_discount",
+        available_after=timedelta(days=validity.available_after_days),
+        expires_after=(
+            timedelta(days=validity.expires_after_days)
+            if validity.expires_after_days is not None
+            else None
+        ),
+        expires_on=validity.expires_on,
+    )
+
+
+def _award_amount(award: AwardRule) -> Callable[[int, int], int | None]:
+    """Integer award of (spend, quantity); None when a tier ladder has no tier the spend
+    reaches. Percentages are basis points of the spend, rounded down to the minor unit;
+    negative spend or quantity (a basket with returns) earns nothing."""
+    if award.type == "fixed":
+        fixed = award.amount_minor or 0
+        return lambda spend, quantity: fixed
+    if award.type == "per_item":
+        per_item = award.amount_minor or 0
+        return lambda spend, quantity: max(quantity, 0) * per_item
+    if award.type == "percentage":
+        basis_points = award.basis_points or 0
+        return lambda spend, quantity: _percentage(spend, basis_points)
+    tiers = award.tiers  # ascending: the last tier reached is the highest
+
+    def tier_amount(spend: int, quantity: int) -> int | None:
+        reached = None
+        for tier in tiers:
+            if spend >= tier.min_spend_minor:
+                reached = tier
+            else:
+                break
+        if reached is None:
+            return None
+        if reached.amount_minor is not None:
+            return reached.amount_minor
+        return _percentage(spend, reached.basis_points or 0)
+
+    return tier_amount
 
 
 def _percentage(spend: int, basis_points: int) -> int:
     return max(spend, 0) * basis_points // BASIS_POINTS_PER_WHOLE
 
 
-def _limit(
-    event: EventFacts,
-    participant: ParticipantFacts,
-    rules: OfferRules,
-    amount: int,
-    budget_left: Mapping[int, int | None],
-) -> tuple[str | None, AwardLine | None]:
-    cap = rules.participant_cap
-    if cap is not None:
-        remaining = cap.amount_minor - participant.awarded_in_period.get(rules.offer_id, 0)
-        if remaining <= 0:
-            return "participant_cap_reached", None
-        amount = min(amount, remaining)
-    budget = budget_left.get(rules.offer_id)
-    if budget is not None:
-        if budget <= 0:
-            return "budget_exhausted", None
-        amount = min(amount, budget)
-
-    occurred_at = event.occurred_at.astimezone(UTC)
-    if rules.spend_method == "instant_discount":
-        return None, AwardLine(rules.offer_id, amount, occurred_at, None, rules.spend_method)
-    validity = rules.award_validity
-    # Whole days of 24 hours: a return window is a span of time, not a calendar reckoning.
-    available_from = occurred_at + timedelta(days=validity.available_after_days)
-    expires_at = None
-    if validity.expires_after_days is not None:
-        expires_at = available_from + timedelta(days=validity.expires_after_days)
-    elif validity.expires_on is not None:
-        # Spendable through the whole of that day in the participant's zone.
-        expires_at = local_midnight(validity.expires_on + timedelta(days=1), participant.time_zone)
-        if expires_at <= available_from:
-            return "expires_before_available", None
-    return None, AwardLine(rules.offer_id, amount, available_from, expires_at, rules.spend_method)
+# Each factory below returns the check of one part of the rules; a part the offer does not
+# use has no check. A date bound is a whole day in the participant's zone, a datetime bound
+# an instant.
 
 
-def _keep_only_best(outcomes: list[OfferOutcome], best_only_ids: set[int]) -> None:
-    best_index = None
-    best_amount = 0
-    # outcomes are in offer-id order and only a strictly larger award displaces the best so
-    # far, so among equal awards the lowest offer id wins.
-    for index, outcome in enumerate(outcomes):
-        if (
-            outcome.award is not None
-            and outcome.offer_id in best_only_ids
-            and (best_index is None or outcome.award.amount_minor > best_amount)
+def _validity_checks(rules: OfferRules) -> list[_Check]:
+    validity = rules.validity
+    checks: list[_Check] = []
+    start, end = validity.period_from, validity.period_to
+    if isinstance(start, datetime):
+        checks.append(_starts_at(start))
+    elif start is not None:
+        checks.append(_starts_on(start))
+    if isinstance(end, datetime):
+        checks.append(_ends_at(end))
+    elif end is not None:
+        checks.append(_ends_on(end))
+    if validity.season is not None:
+        checks.append(_in_season(*validity.season))
+    if validity.birthday_period is not None:
+        checks.append(_in_birthday_period(validity.birthday_period))
+    if validity.name_day_period is not None:
+        checks.append(_in_name_day_period(validity.name_day_period))
+    return checks
+
+
+def _condition_checks(rules: OfferRules) -> list[_Check]:
+    conditions = rules.conditions
+    checks: list[_Check] = []
+    if conditions.max_event_age is not None:
+        checks.append(_young_enough(conditions.max_event_age))
+    if conditions.segments_include:
+        checks.append(_in_segments(conditions.segments_include))
+    if conditions.segments_exclude:
+        checks.append(_outside_segments(conditions.segments_exclude))
+    if conditions.merchants or conditions.merchant_groups:
+        checks.append(_at_merchant(conditions.merchants, conditions.merchant_groups))
+    if conditions.payment_media:
+        checks.append(_paid_with(conditions.payment_media))
+    if conditions.areas:
+        checks.append(_in_area(conditions.areas))
+    if conditions.weekdays or conditions.time_window is not None:
+        checks.append(_on_weekday_and_time(conditions.weekdays, conditions.time_window))
+    return checks
+
+
+def _classification_checks(rules: OfferRules) -> list[_Check]:
+    checks: list[_Check] = []
+    if rules.classification == "achievement":
+        checks.append(_with_achievement_code(rules.achievement_codes))
+    if rules.every_nth_purchase is not None:
+        checks.append(_every_nth_purchase(rules.every_nth_purchase))
+    return checks
+
+
+def _starts_at(start: datetime) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return "before_validity_period" if event.occurred_at < start else None
+
+    return check
+
+
+def _starts_on(start: date) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return "before_validity_period" if local.date() < start else None
+
+    return check
+
+
+def _ends_at(end: datetime) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return "after_validity_period" if event.occurred_at >= end else None
+
+    return check
+
+
+def _ends_on(end: date) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return "after_validity_period" if local.date() > end else None
+
+    return check
+
+
+def _in_season(start: tuple[int, int], end: tuple[int, int]) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return None if in_season(local.date(), start, end) else "outside_season"
+
+    return check
+
+
+def _in_birthday_period(period: str) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        birth_date = participant.birth_date
+        if birth_date is None:
+            return "no_birth_date"
+        if not in_occasion_period(local.date(), birth_date.month, birth_date.day, period):
+            return "outside_birthday_period"
+        return None
+
+    return check
+
+
+def _in_name_day_period(period: str) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        if participant.name_day is None:
+            return "no_name_day"
+        if not in_occasion_period(local.date(), *participant.name_day, period):
+            return "outside_name_day_period"
+        return None
+
+    return check
+
+
+def _young_enough(max_age: timedelta) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return "event_too_old" if event.received_at - event.occurred_at > max_age else None
+
+    return check
+
+
+def _in_segments(included: frozenset[str]) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return "segment_not_included" if included.isdisjoint(participant.segments) else None
+
+    return check
+
+
+def _outside_segments(excluded: frozenset[str]) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return None if excluded.isdisjoint(participant.segments) else "segment_excluded"
+
+    return check
+
+
+def _at_merchant(merchants: frozenset[str], merchant_groups: frozenset[str]) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        if merchant_allowed(
+            merchants, merchant_groups, event.merchant_code, event.merchant_group_codes
         ):
-            best_index, best_amount = index, outcome.award.amount_minor
-    for index, outcome in enumerate(outcomes):
-        if index != best_index and outcome.award is not None and outcome.offer_id in best_only_ids:
-            outcomes[index] = OfferOutcome(
-                outcome.offer_id, None, "not_best_offer", outcome.uncapped_amount_minor
-            )
+            return None
+        return "merchant_not_allowed"
+
+    return check
 
 
-def _limit_instant_discounts(outcomes: list[OfferOutcome], total_minor: int) -> None:
-    """A purchase cannot be discounted below zero: instant discounts are granted in offer-id
-    order until they cover ``total_minor``; a later one is cut to what is left."""
-    left = max(total_minor, 0)
-    for index, outcome in enumerate(outcomes):
-        award = outcome.award
-        if award is None or award.spend_method != "instant_discount":
-            continue
-        if left <= 0:
-            outcomes[index] = OfferOutcome(
-                outcome.offer_id, None, "discount_exceeds_purchase", outcome.uncapped_amount_minor
-            )
-        elif award.amount_minor > left:
-            cut = replace(award, amount_minor=left)
-            outcomes[index] = OfferOutcome(
-                outcome.offer_id, cut, None, outcome.uncapped_amount_minor
-            )
-            left = 0
-        else:
-            left -= award.amount_minor
+def _paid_with(payment_media: frozenset[str]) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return None if event.payment_medium in payment_media else "payment_medium_not_allowed"
+
+    return check
+
+
+def _in_area(areas: frozenset[str]) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return None if event.area in areas else "area_not_allowed"
+
+    return check
+
+
+def _on_weekday_and_time(weekdays: frozenset[int], window: TimeWindow | None) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return weekday_and_time_refusal(local, weekdays, window)
+
+    return check
+
+
+def _with_achievement_code(codes: frozenset[str]) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        return None if event.achievement_code in codes else "achievement_code_mismatch"
+
+    return check
+
+
+def _every_nth_purchase(nth: int) -> _Check:
+    def check(event: EventFacts, participant: ParticipantFacts, local: datetime) -> str | None:
+        if (participant.purchase_count_before + 1) % nth != 0:
+            return "not_nth_purchase"
+        return None
+
+    return check
