@@ -39,6 +39,7 @@ from rewards.services.ledger import (
     ledger_post,
     lots_open,
     lots_spendable,
+    prepared_execute,
     wallet_lock,
 )
 from rewards.services.offers import offer_budgets_take
@@ -480,40 +481,39 @@ def _insert_event(
     ]
     if not processed_now:
         seen_capped = []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_EVENT_SQL,
-            {
-                "scheme": wallet.scheme_id,
-                "participant": wallet.participant_id,
-                "merchant": merchant_id,
-                "source": event.source,
-                "external_id": event.external_id,
-                "type": event.type,
-                "occurred_at": event.occurred_at,
-                "received_at": received_at,
-                "total": event.total_minor,
-                "original": original_id,
-                "payload": json.dumps(payload, cls=DjangoJSONEncoder),
-                "payload_hash": payload_hash,
-                "status": CustomerEvent.Status.QUEUED if queued else CustomerEvent.Status.PROCESSED,
-                "processed_at": None if queued else received_at,
-                "count": event.type == CustomerEvent.Type.PURCHASE and not queued,
-                "want_offers": processed_now and bool(classifications),
-                "classifications": classifications,
-                "want_auto_spend": processed_now
-                and event.type == CustomerEvent.Type.PURCHASE
-                and merchant_id is not None
-                and wallet.balance_minor > 0,
-                "cap_offers": [offer.id for offer in seen_capped],
-                "cap_since": [
-                    cap_period_start(offer.rules, event.occurred_at, wallet.time_zone)
-                    for offer in seen_capped
-                ],
-                "account": wallet.account_id,
-            },
-        )
-        event_id, offers, auto_spend, caps = cursor.fetchone()
+    cursor = prepared_execute(
+        _INSERT_EVENT_SQL,
+        {
+            "scheme": wallet.scheme_id,
+            "participant": wallet.participant_id,
+            "merchant": merchant_id,
+            "source": event.source,
+            "external_id": event.external_id,
+            "type": event.type,
+            "occurred_at": event.occurred_at,
+            "received_at": received_at,
+            "total": event.total_minor,
+            "original": original_id,
+            "payload": json.dumps(payload, cls=DjangoJSONEncoder),
+            "payload_hash": payload_hash,
+            "status": CustomerEvent.Status.QUEUED if queued else CustomerEvent.Status.PROCESSED,
+            "processed_at": None if queued else received_at,
+            "count": event.type == CustomerEvent.Type.PURCHASE and not queued,
+            "want_offers": processed_now and bool(classifications),
+            "classifications": classifications,
+            "want_auto_spend": processed_now
+            and event.type == CustomerEvent.Type.PURCHASE
+            and merchant_id is not None
+            and wallet.balance_minor > 0,
+            "cap_offers": [offer.id for offer in seen_capped],
+            "cap_since": [
+                cap_period_start(offer.rules, event.occurred_at, wallet.time_zone)
+                for offer in seen_capped
+            ],
+            "account": wallet.account_id,
+        },
+    )
+    event_id, offers, auto_spend, caps = cursor.fetchone()
     if event_id is None:
         return None
     rows = tuple(
@@ -537,27 +537,28 @@ def _caps_if_current(
     return {int(offer_id): int(total) for offer_id, total in caps}
 
 
+_STORE_RESPONSE_SQL = """
+UPDATE rewards_customerevent
+   SET response = %(response)s::jsonb,
+       clawback_demanded_minor = %(clawback_demanded)s,
+       status = CASE WHEN %(processed_at)s::timestamptz IS NULL THEN status ELSE 'processed' END,
+       processed_at = COALESCE(%(processed_at)s::timestamptz, processed_at)
+ WHERE id = %(event_id)s
+"""
+
+
 def _store_response(
     event_id: int, response: Mapping[str, Any], *, processed_at: datetime | None
 ) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE rewards_customerevent
-               SET response = %s::jsonb,
-                   clawback_demanded_minor = %s,
-                   status = CASE WHEN %s::timestamptz IS NULL THEN status ELSE 'processed' END,
-                   processed_at = COALESCE(%s::timestamptz, processed_at)
-             WHERE id = %s
-            """,
-            [
-                json.dumps(response, cls=DjangoJSONEncoder),
-                response.get("clawback_demanded_minor", 0),
-                processed_at,
-                processed_at,
-                event_id,
-            ],
-        )
+    prepared_execute(
+        _STORE_RESPONSE_SQL,
+        {
+            "response": json.dumps(response, cls=DjangoJSONEncoder),
+            "clawback_demanded": response.get("clawback_demanded_minor", 0),
+            "processed_at": processed_at,
+            "event_id": event_id,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------- awards
