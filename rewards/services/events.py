@@ -195,16 +195,20 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
                 if auto_spend and wallet.balance_minor > 0
                 else []
             )
-            response = _award(
+            # Without an automatic spend to add, the award's posting stores the answer.
+            response, stored = _award(
                 event=event,
                 event_id=event_id,
                 wallet=wallet,
                 received_at=now,
                 offers=offers,
                 awarded_in_period=awarded,
+                store_response=not spendable,
             )
             if spendable:
                 _spend_at_purchase(event, event_id, wallet, spendable, response, now)
+            if stored:
+                return response, True
         _store_response(event_id, response, processed_at=None if queue else now)
     return response, True
 
@@ -354,7 +358,7 @@ def event_process(*, event_id: int) -> dict[str, Any] | None:
         if wallet.is_effective and row.type == CustomerEvent.Type.PURCHASE:
             _count_purchase(wallet.participant_id)
         if wallet.is_effective:
-            response = _award(
+            response, _stored = _award(
                 event=event, event_id=row.pk, wallet=wallet, received_at=row.received_at
             )
         else:
@@ -706,10 +710,12 @@ def _award(
     received_at: datetime,
     offers: Sequence[_OfferRow] | None = None,
     awarded_in_period: dict[int, int] | None = None,
-) -> dict[str, Any]:
+    store_response: bool = False,
+) -> tuple[dict[str, Any], bool]:
     """Evaluates the event for the locked wallet and posts what it earns (``offers``: the
     scheme's effective offers for the event's type, and ``awarded_in_period`` their cap
-    sums, when already read)."""
+    sums, when already read). Returns the answer, and whether it is stored already: with
+    ``store_response``, the award's posting stores it (when there is one to post)."""
     if offers is None:
         offers = _effective_offers(wallet.scheme_id, event.type)
     lines: list[AwardLine] = []
@@ -749,15 +755,26 @@ def _award(
         ]
         lines = [line for line in lines if line.amount_minor > 0]
     codes = {offer.id: offer.code for offer in offers}
-    balance = wallet.balance_minor
-    instant = 0
-    if lines:
-        balance, instant = _post_awards(event=event, event_id=event_id, wallet=wallet, lines=lines)
-        if wallet.referred_by_id is not None:
-            _raise_referral(wallet)
-    return processed_event_response(
-        event_id=event_id, lines=lines, offer_codes=codes, instant=instant, balance=balance
+    if not lines:
+        response = processed_event_response(
+            event_id=event_id,
+            lines=lines,
+            offer_codes=codes,
+            instant=0,
+            balance=wallet.balance_minor,
+        )
+        return response, False
+    response = _post_awards(
+        event=event,
+        event_id=event_id,
+        wallet=wallet,
+        lines=lines,
+        offer_codes=codes,
+        store_response=store_response,
     )
+    if wallet.referred_by_id is not None:
+        _raise_referral(wallet)
+    return response, store_response
 
 
 def processed_event_response(
@@ -797,10 +814,17 @@ def _count_purchase(participant_id: int) -> None:
 
 
 def _post_awards(
-    *, event: EventInput, event_id: int, wallet: LockedWallet, lines: Sequence[AwardLine]
-) -> tuple[int, int]:
+    *,
+    event: EventInput,
+    event_id: int,
+    wallet: LockedWallet,
+    lines: Sequence[AwardLine],
+    offer_codes: Mapping[int, str],
+    store_response: bool,
+) -> dict[str, Any]:
     """One award journal: a lot per line; an instant discount is spent in the same journal;
-    a negative balance is first recovered from the new wallet lots. Returns (balance, instant)."""
+    a negative balance is first recovered from the new wallet lots. Returns the event's
+    answer, which the posting stores on the event with ``store_response``."""
     posting = Posting(
         scheme_id=wallet.scheme_id,
         kind=Journal.Kind.AWARD,
@@ -838,9 +862,17 @@ def _post_awards(
     posting.add_entry(wallet.system_accounts["points_issued"], -issued)
     if instant:
         posting.add_entry(wallet.system_accounts["points_redeemed"], instant)
+    # The wallet is locked: its balance after the posting is known before it is written.
+    balance = wallet.balance_minor + posting.wallet_deltas.get(wallet.account_id, 0)
+    response = processed_event_response(
+        event_id=event_id, lines=lines, offer_codes=offer_codes, instant=instant, balance=balance
+    )
+    if store_response:
+        posting.event_response = response
     posted = ledger_post(posting=posting)
     assert posted is not None  # noqa: S101 - the key is new: the event row was just inserted
-    return posted.balances.get(wallet.account_id, wallet.balance_minor), instant
+    assert posted.balances.get(wallet.account_id, wallet.balance_minor) == balance  # noqa: S101 - locked
+    return response
 
 
 def _raise_referral(wallet: LockedWallet) -> None:
