@@ -141,8 +141,9 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
 
     Round trips for a purchase: the wallet lock (two statements), one statement that inserts
     the event (ON CONFLICT DO NOTHING: a replay finds the stored answer then), counts the
-    purchase and reads the effective offers and the automatic-spend setting, the cap sums,
-    the budget, the posting (two) and the stored answer; then the commit.
+    purchase and reads the effective offers, the automatic-spend setting and the cap sums,
+    the budget, and the posting, which stores the answer too (else one more statement);
+    then the commit.
     """
     _validate(event)
     payload = event.canonical()
