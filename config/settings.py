@@ -102,8 +102,22 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # No JIT: the application's queries are short OLTP reads and writes, and the few whose
 # estimated cost crosses jit_above_cost (the dashboards' aggregates) spent more time
 # compiling than running (docs/BENCHMARKS.md, Dashboards). Keeps any options the URL gave.
+# Prepared statements only for the statements the ledger and event services run on every
+# request, which ask for it (rewards.services.ledger.prepared_execute): Django binds its own
+# queries on the client, so they are never prepared, and psycopg's automatic preparing after
+# prepare_threshold runs is kept out of reach. Those statements get one generic plan per
+# connection instead of a plan per run (PostgreSQL kept choosing per-run plans, a third of
+# its time per event). plan_cache_mode concerns only statements with server-side parameters:
+# those, and PL/pgSQL's (the ledger triggers' key look-ups). A pooler in between must pool
+# sessions, not transactions.
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
-_db_options["options"] = " ".join(filter(None, [_db_options.get("options", ""), "-c jit=off"]))
+_db_options["options"] = " ".join(
+    filter(
+        None,
+        [_db_options.get("options", ""), "-c jit=off", "-c plan_cache_mode=force_generic_plan"],
+    )
+)
+_db_options.setdefault("prepare_threshold", 2**31 - 1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

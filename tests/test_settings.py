@@ -116,10 +116,14 @@ def test_database_url_with_a_socket_directory_in_the_query():
 
     assert values["DATABASE"]["NAME"] == "app"
     assert values["DATABASE"]["HOST"] == ""
-    assert values["DATABASE_OPTIONS"] == {"host": "/var/run/postgresql", "options": "-c jit=off"}
+    assert values["DATABASE_OPTIONS"] == {
+        "host": "/var/run/postgresql",
+        "options": "-c jit=off -c plan_cache_mode=force_generic_plan",
+        "prepare_threshold": 2**31 - 1,
+    }
 
 
-def test_jit_is_off_and_a_urls_own_server_options_are_kept():
+def test_jit_is_off_plans_are_generic_and_a_urls_own_server_options_are_kept():
     values = _settings_with(
         {
             **PRODUCTION_ENV,
@@ -127,7 +131,10 @@ def test_jit_is_off_and_a_urls_own_server_options_are_kept():
         }
     )
 
-    assert values["DATABASE_OPTIONS"] == {"options": "-c statement_timeout=5000 -c jit=off"}
+    assert values["DATABASE_OPTIONS"] == {
+        "options": "-c statement_timeout=5000 -c jit=off -c plan_cache_mode=force_generic_plan",
+        "prepare_threshold": 2**31 - 1,
+    }
 
 
 def test_redis_url_feeds_the_cache_and_celery_unless_a_broker_is_named():

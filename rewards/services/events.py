@@ -39,6 +39,7 @@ from rewards.services.ledger import (
     ledger_post,
     lots_open,
     lots_spendable,
+    prepared_execute,
     wallet_lock,
 )
 from rewards.services.offers import offer_budgets_take
@@ -140,8 +141,9 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
 
     Round trips for a purchase: the wallet lock (two statements), one statement that inserts
     the event (ON CONFLICT DO NOTHING: a replay finds the stored answer then), counts the
-    purchase and reads the effective offers and the automatic-spend setting, the cap sums,
-    the budget, the posting (two) and the stored answer; then the commit.
+    purchase and reads the effective offers, the automatic-spend setting and the cap sums,
+    the budget, and the posting, which stores the answer too (else one more statement);
+    then the commit.
     """
     _validate(event)
     payload = event.canonical()
@@ -194,16 +196,20 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
                 if auto_spend and wallet.balance_minor > 0
                 else []
             )
-            response = _award(
+            # Without an automatic spend to add, the award's posting stores the answer.
+            response, stored = _award(
                 event=event,
                 event_id=event_id,
                 wallet=wallet,
                 received_at=now,
                 offers=offers,
                 awarded_in_period=awarded,
+                store_response=not spendable,
             )
             if spendable:
                 _spend_at_purchase(event, event_id, wallet, spendable, response, now)
+            if stored:
+                return response, True
         _store_response(event_id, response, processed_at=None if queue else now)
     return response, True
 
@@ -353,7 +359,7 @@ def event_process(*, event_id: int) -> dict[str, Any] | None:
         if wallet.is_effective and row.type == CustomerEvent.Type.PURCHASE:
             _count_purchase(wallet.participant_id)
         if wallet.is_effective:
-            response = _award(
+            response, _stored = _award(
                 event=event, event_id=row.pk, wallet=wallet, received_at=row.received_at
             )
         else:
@@ -480,40 +486,39 @@ def _insert_event(
     ]
     if not processed_now:
         seen_capped = []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_EVENT_SQL,
-            {
-                "scheme": wallet.scheme_id,
-                "participant": wallet.participant_id,
-                "merchant": merchant_id,
-                "source": event.source,
-                "external_id": event.external_id,
-                "type": event.type,
-                "occurred_at": event.occurred_at,
-                "received_at": received_at,
-                "total": event.total_minor,
-                "original": original_id,
-                "payload": json.dumps(payload, cls=DjangoJSONEncoder),
-                "payload_hash": payload_hash,
-                "status": CustomerEvent.Status.QUEUED if queued else CustomerEvent.Status.PROCESSED,
-                "processed_at": None if queued else received_at,
-                "count": event.type == CustomerEvent.Type.PURCHASE and not queued,
-                "want_offers": processed_now and bool(classifications),
-                "classifications": classifications,
-                "want_auto_spend": processed_now
-                and event.type == CustomerEvent.Type.PURCHASE
-                and merchant_id is not None
-                and wallet.balance_minor > 0,
-                "cap_offers": [offer.id for offer in seen_capped],
-                "cap_since": [
-                    cap_period_start(offer.rules, event.occurred_at, wallet.time_zone)
-                    for offer in seen_capped
-                ],
-                "account": wallet.account_id,
-            },
-        )
-        event_id, offers, auto_spend, caps = cursor.fetchone()
+    cursor = prepared_execute(
+        _INSERT_EVENT_SQL,
+        {
+            "scheme": wallet.scheme_id,
+            "participant": wallet.participant_id,
+            "merchant": merchant_id,
+            "source": event.source,
+            "external_id": event.external_id,
+            "type": event.type,
+            "occurred_at": event.occurred_at,
+            "received_at": received_at,
+            "total": event.total_minor,
+            "original": original_id,
+            "payload": json.dumps(payload, cls=DjangoJSONEncoder),
+            "payload_hash": payload_hash,
+            "status": CustomerEvent.Status.QUEUED if queued else CustomerEvent.Status.PROCESSED,
+            "processed_at": None if queued else received_at,
+            "count": event.type == CustomerEvent.Type.PURCHASE and not queued,
+            "want_offers": processed_now and bool(classifications),
+            "classifications": classifications,
+            "want_auto_spend": processed_now
+            and event.type == CustomerEvent.Type.PURCHASE
+            and merchant_id is not None
+            and wallet.balance_minor > 0,
+            "cap_offers": [offer.id for offer in seen_capped],
+            "cap_since": [
+                cap_period_start(offer.rules, event.occurred_at, wallet.time_zone)
+                for offer in seen_capped
+            ],
+            "account": wallet.account_id,
+        },
+    )
+    event_id, offers, auto_spend, caps = cursor.fetchone()
     if event_id is None:
         return None
     rows = tuple(
@@ -537,27 +542,28 @@ def _caps_if_current(
     return {int(offer_id): int(total) for offer_id, total in caps}
 
 
+_STORE_RESPONSE_SQL = """
+UPDATE rewards_customerevent
+   SET response = %(response)s::jsonb,
+       clawback_demanded_minor = %(clawback_demanded)s,
+       status = CASE WHEN %(processed_at)s::timestamptz IS NULL THEN status ELSE 'processed' END,
+       processed_at = COALESCE(%(processed_at)s::timestamptz, processed_at)
+ WHERE id = %(event_id)s
+"""
+
+
 def _store_response(
     event_id: int, response: Mapping[str, Any], *, processed_at: datetime | None
 ) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE rewards_customerevent
-               SET response = %s::jsonb,
-                   clawback_demanded_minor = %s,
-                   status = CASE WHEN %s::timestamptz IS NULL THEN status ELSE 'processed' END,
-                   processed_at = COALESCE(%s::timestamptz, processed_at)
-             WHERE id = %s
-            """,
-            [
-                json.dumps(response, cls=DjangoJSONEncoder),
-                response.get("clawback_demanded_minor", 0),
-                processed_at,
-                processed_at,
-                event_id,
-            ],
-        )
+    prepared_execute(
+        _STORE_RESPONSE_SQL,
+        {
+            "response": json.dumps(response, cls=DjangoJSONEncoder),
+            "clawback_demanded": response.get("clawback_demanded_minor", 0),
+            "processed_at": processed_at,
+            "event_id": event_id,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------- awards
@@ -705,10 +711,12 @@ def _award(
     received_at: datetime,
     offers: Sequence[_OfferRow] | None = None,
     awarded_in_period: dict[int, int] | None = None,
-) -> dict[str, Any]:
+    store_response: bool = False,
+) -> tuple[dict[str, Any], bool]:
     """Evaluates the event for the locked wallet and posts what it earns (``offers``: the
     scheme's effective offers for the event's type, and ``awarded_in_period`` their cap
-    sums, when already read)."""
+    sums, when already read). Returns the answer, and whether it is stored already: with
+    ``store_response``, the award's posting stores it (when there is one to post)."""
     if offers is None:
         offers = _effective_offers(wallet.scheme_id, event.type)
     lines: list[AwardLine] = []
@@ -748,15 +756,26 @@ def _award(
         ]
         lines = [line for line in lines if line.amount_minor > 0]
     codes = {offer.id: offer.code for offer in offers}
-    balance = wallet.balance_minor
-    instant = 0
-    if lines:
-        balance, instant = _post_awards(event=event, event_id=event_id, wallet=wallet, lines=lines)
-        if wallet.referred_by_id is not None:
-            _raise_referral(wallet)
-    return processed_event_response(
-        event_id=event_id, lines=lines, offer_codes=codes, instant=instant, balance=balance
+    if not lines:
+        response = processed_event_response(
+            event_id=event_id,
+            lines=lines,
+            offer_codes=codes,
+            instant=0,
+            balance=wallet.balance_minor,
+        )
+        return response, False
+    response = _post_awards(
+        event=event,
+        event_id=event_id,
+        wallet=wallet,
+        lines=lines,
+        offer_codes=codes,
+        store_response=store_response,
     )
+    if wallet.referred_by_id is not None:
+        _raise_referral(wallet)
+    return response, store_response
 
 
 def processed_event_response(
@@ -796,10 +815,17 @@ def _count_purchase(participant_id: int) -> None:
 
 
 def _post_awards(
-    *, event: EventInput, event_id: int, wallet: LockedWallet, lines: Sequence[AwardLine]
-) -> tuple[int, int]:
+    *,
+    event: EventInput,
+    event_id: int,
+    wallet: LockedWallet,
+    lines: Sequence[AwardLine],
+    offer_codes: Mapping[int, str],
+    store_response: bool,
+) -> dict[str, Any]:
     """One award journal: a lot per line; an instant discount is spent in the same journal;
-    a negative balance is first recovered from the new wallet lots. Returns (balance, instant)."""
+    a negative balance is first recovered from the new wallet lots. Returns the event's
+    answer, which the posting stores on the event with ``store_response``."""
     posting = Posting(
         scheme_id=wallet.scheme_id,
         kind=Journal.Kind.AWARD,
@@ -837,9 +863,17 @@ def _post_awards(
     posting.add_entry(wallet.system_accounts["points_issued"], -issued)
     if instant:
         posting.add_entry(wallet.system_accounts["points_redeemed"], instant)
+    # The wallet is locked: its balance after the posting is known before it is written.
+    balance = wallet.balance_minor + posting.wallet_deltas.get(wallet.account_id, 0)
+    response = processed_event_response(
+        event_id=event_id, lines=lines, offer_codes=offer_codes, instant=instant, balance=balance
+    )
+    if store_response:
+        posting.event_response = response
     posted = ledger_post(posting=posting)
     assert posted is not None  # noqa: S101 - the key is new: the event row was just inserted
-    return posted.balances.get(wallet.account_id, wallet.balance_minor), instant
+    assert posted.balances.get(wallet.account_id, wallet.balance_minor) == balance  # noqa: S101 - locked
+    return response
 
 
 def _raise_referral(wallet: LockedWallet) -> None:
