@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -13,6 +13,7 @@ from crm.audit import audit_record, model_snapshot
 from rewards.models import Offer, OfferActivation, OfferCategory, OfferTemplate, OfferType, Scheme
 from rewards.models.offers import validate_offer_rules
 from rewards.services.errors import InvalidRequest, InvalidTransition, MakerCheckerViolation
+from rewards.services.ledger import prepared_execute
 
 
 def _messages(error: ValidationError) -> str:
@@ -166,33 +167,33 @@ def offer_budgets_take(*, wanted: Mapping[int, int]) -> dict[int, int]:
     if not wanted:
         return {}
     ids = sorted(wanted)
-    with connection.cursor() as cursor:
-        # One statement: the locking CTE waits for a concurrent taker and then reads the row
-        # as it committed (READ COMMITTED re-reads a row it had to wait for); the UPDATE
-        # applies to that latest version too. NO KEY UPDATE, as the UPDATE itself takes:
-        # it waits for other takers but not for the KEY SHARE locks that inserting lots
-        # takes on their offers (the evaluation run holds those when it takes the budget).
-        cursor.execute(
-            """
-            WITH locked AS (
-                SELECT id, budget_total_minor - budget_used_minor AS left_minor
-                  FROM rewards_offer
-                 WHERE id = ANY(%s::bigint[]) AND budget_total_minor IS NOT NULL
-                 ORDER BY id FOR NO KEY UPDATE
-            ), granted AS (
-                SELECT l.id, GREATEST(0, LEAST(w.amount, l.left_minor)) AS amount
-                  FROM locked l JOIN unnest(%s::bigint[], %s::bigint[]) AS w(id, amount)
-                    ON w.id = l.id
-            ), taken AS (
-                UPDATE rewards_offer o SET budget_used_minor = o.budget_used_minor + g.amount
-                  FROM granted g
-                 WHERE o.id = g.id AND g.amount > 0
-            )
-            SELECT id, amount FROM granted
-            """,
-            [ids, ids, [wanted[offer_id] for offer_id in ids]],
+    # One statement: the locking CTE waits for a concurrent taker and then reads the row
+    # as it committed (READ COMMITTED re-reads a row it had to wait for); the UPDATE
+    # applies to that latest version too. NO KEY UPDATE, as the UPDATE itself takes:
+    # it waits for other takers but not for the KEY SHARE locks that inserting lots
+    # takes on their offers (the evaluation run holds those when it takes the budget).
+    cursor = prepared_execute(
+        """
+        WITH locked AS (
+            SELECT id, budget_total_minor - budget_used_minor AS left_minor
+              FROM rewards_offer
+             WHERE id = ANY(%(ids)s::bigint[]) AND budget_total_minor IS NOT NULL
+             ORDER BY id FOR NO KEY UPDATE
+        ), granted AS (
+            SELECT l.id, GREATEST(0, LEAST(w.amount, l.left_minor)) AS amount
+              FROM locked l
+              JOIN unnest(%(ids)s::bigint[], %(amounts)s::bigint[]) AS w(id, amount)
+                ON w.id = l.id
+        ), taken AS (
+            UPDATE rewards_offer o SET budget_used_minor = o.budget_used_minor + g.amount
+              FROM granted g
+             WHERE o.id = g.id AND g.amount > 0
         )
-        return {offer_id: int(amount) for offer_id, amount in cursor.fetchall()}
+        SELECT id, amount FROM granted
+        """,
+        {"ids": ids, "amounts": [wanted[offer_id] for offer_id in ids]},
+    )
+    return {offer_id: int(amount) for offer_id, amount in cursor.fetchall()}
 
 
 def offer_budget_release(*, offer_id: int, amount_minor: int) -> None:
