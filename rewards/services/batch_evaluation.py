@@ -19,8 +19,8 @@ results for a whole chunk in a handful of statements, about 40 times faster
 5. lock the budgeted offers in offer id order (after the wallets: the lock order of every
    posting, docs/LEDGER.md) and read their budgets again; when a budget no longer covers
    what the chunk took, or the evaluation came near the end of one, roll the writing back
-   to a savepoint, evaluate the chunk again under the lock and write it again (see
-   ``_Chunk.settle_budgets``); then take what the chunk awarded from the budgets.
+   to a savepoint, lock them again, evaluate the chunk again and write it again (see
+   ``_Chunk.budgets_cover_the_awards``); then take what the chunk awarded from the budgets.
 
 Idempotent per event: an event is posted in the same transaction that marks it processed,
 only while it is queued and locked by this transaction, under the journal key
@@ -96,9 +96,11 @@ def events_evaluate_batch(*, scheme_id: int, limit: int = 5000, after_id: int = 
         chunk.evaluate()
         written = transaction.savepoint()
         chunk.write()
-        if not chunk.settle_budgets():
-            # Evaluated again under the budget lock: what was written goes.
+        if not chunk.budgets_cover_the_awards():
+            # What was written goes (and the budget lock taken since, with it): the chunk is
+            # evaluated again with the budgets locked outside the savepoint, until commit.
             transaction.savepoint_rollback(written)
+            chunk.evaluate_under_budget_lock()
             chunk.write()
         chunk.write_budgets()
         chunk.raise_referrals()
@@ -243,7 +245,7 @@ class _Chunk:
     offer_codes: dict[int, str] = field(default_factory=dict)
     budget_left: dict[int, int | None] = field(default_factory=dict)
     budget_taken: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    # Set when a budget may have changed an award (see settle_budgets).
+    # Set when a budget may have changed an award (see budgets_cover_the_awards).
     budget_short: bool = False
     merchants: dict[int, tuple[str, str]] = field(default_factory=dict)  # id: (code, area)
     merchant_groups: dict[int, frozenset[str]] = field(default_factory=dict)
@@ -346,27 +348,27 @@ class _Chunk:
             self.offers_by_type.setdefault(event_type, []).append(offer)
             self.offer_codes[offer_id] = code
             self.budget_left[offer_id] = None
-        # Read without a lock: settle_budgets locks them once the chunk is evaluated, so
-        # two workers evaluate at the same time and wait for each other only to write.
+        # Read without a lock: budgets_cover_the_awards locks them once the chunk is
+        # written, so two workers wait for each other only for the budgets and the commit.
         self.budget_left.update(self._read_budgets(cursor, lock=False))
 
     def _read_budgets(self, cursor: Any, *, lock: bool) -> dict[int, int]:
         cursor.execute(_BUDGETS_LOCKED if lock else _BUDGETS, [sorted(self.offer_codes)])
         return dict(cursor.fetchall())
 
-    def settle_budgets(self) -> bool:
-        """Locks the budgeted offers (in offer id order, after the wallets) and makes the
-        chunk's awards what they would have been with the budgets held from the start;
-        returns False when that meant evaluating the chunk again (what was written must go).
-        The lock is taken after the chunk is written, so two workers wait for each other
-        only for the budgets' update and the commit.
+    def budgets_cover_the_awards(self) -> bool:
+        """Locks the budgeted offers (in offer id order, after the wallets) and tells
+        whether the chunk's awards are what they would have been with the budgets held from
+        the start; if not, the caller evaluates the chunk again under the lock
+        (``evaluate_under_budget_lock``). The lock is taken after the chunk is written, so
+        two workers wait for each other only for the budgets' update and the commit.
 
         The evaluation read each budget unlocked, as ``left`` (before this chunk). A budget
         decides an award only where it runs out: an award cut to what is left, or an offer
         refused because nothing is. When that never came near (``budget_short`` is unset:
         every budgeted award was smaller than what was left before it) and what is left now
         still exceeds what the chunk took, evaluating with the budgets read now gives the
-        same awards, so they stand. Otherwise the chunk is evaluated again under the lock.
+        same awards, so they stand.
         """
         budgeted = [offer_id for offer_id, left in self.budget_left.items() if left is not None]
         if not budgeted:
@@ -374,13 +376,17 @@ class _Chunk:
         with connection.cursor() as cursor:
             left_now = self._read_budgets(cursor, lock=True)
         taken = self.budget_taken
-        if not self.budget_short and all(
+        return not self.budget_short and all(
             not taken.get(offer_id) or taken[offer_id] < left_now[offer_id] for offer_id in budgeted
-        ):
-            return True
+        )
+
+    def evaluate_under_budget_lock(self) -> None:
+        """Forgets what the evaluation did and evaluates the chunk again with the budgets
+        locked and read now (held until the transaction ends)."""
+        with connection.cursor() as cursor:
+            left_now = self._read_budgets(cursor, lock=True)
         self._restart(left_now)
         self.evaluate()
-        return False
 
     def _restart(self, budget_left: Mapping[int, int]) -> None:
         """Forgets what the evaluation did, to evaluate again with these budgets."""
@@ -776,7 +782,7 @@ class _Chunk:
             )
 
     def write_budgets(self) -> None:
-        """What the chunk took of each budget (under the lock settle_budgets took)."""
+        """What the chunk took of each budget (under the lock taken before)."""
         taken = sorted(
             (offer_id, amount) for offer_id, amount in self.budget_taken.items() if amount
         )

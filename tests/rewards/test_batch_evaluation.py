@@ -491,13 +491,15 @@ def test_two_workers_written_chunks_take_a_budget_one_after_the_other(monkeypatc
     for number, person in enumerate(people):
         _queue(person, shop, f"b{number}", total=1000, at=NOW)
     both_written = threading.Barrier(2, timeout=30)
-    settle = batch_evaluation._Chunk.settle_budgets
+    settle = batch_evaluation._Chunk.budgets_cover_the_awards
 
     def settle_when_both_have_written(chunk):
         both_written.wait()
         return settle(chunk)
 
-    monkeypatch.setattr(batch_evaluation._Chunk, "settle_budgets", settle_when_both_have_written)
+    monkeypatch.setattr(
+        batch_evaluation._Chunk, "budgets_cover_the_awards", settle_when_both_have_written
+    )
     errors = []
 
     def worker(after_id):
@@ -523,4 +525,88 @@ def test_two_workers_written_chunks_take_a_budget_one_after_the_other(monkeypatc
     offer.refresh_from_db()
     assert offer.budget_used_minor == 16 * 5
     assert sum(balance_of(person) for person in people) == 16 * 5
+    assert_ledger_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_evaluated_again_holds_the_budget_lock_until_it_commits(monkeypatch):
+    """When another posting spent the budget while the chunk was evaluated, the chunk's
+    writing is rolled back to a savepoint and done again: the budget lock it then holds is
+    the transaction's own (not the rolled-back savepoint's), so nobody can take from the
+    budget before the chunk's share is counted."""
+    from psycopg.errors import LockNotAvailable
+
+    from rewards.services import batch_evaluation
+
+    scheme = Scheme.objects.create(
+        client=ProductCategoryFactory().client,
+        name="Budget relock",
+        code="budget-relock",
+        kind=Scheme.Kind.LOYALTY,
+        starts_at=NOW - timedelta(days=400),
+    )
+    shop = merchant_in(scheme)
+    offer = OfferFactory(
+        scheme=scheme,
+        rules={"award": {"type": "fixed", "amount_minor": 5}},
+        budget_total_minor=100,
+    )
+    people = [make_participant(scheme) for _ in range(8)]
+    for number, person in enumerate(people):
+        _queue(person, shop, f"relock{number}", total=1000, at=NOW)
+
+    def in_another_connection(work):
+        outcome = []
+
+        def run():
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    outcome.append(work(cursor))
+            except LockNotAvailable as error:
+                outcome.append(error)
+            except Exception as error:  # a wrapped LockNotAvailable
+                outcome.append(error.__cause__ or error)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        return outcome[0]
+
+    evaluate, write_budgets, seen = (
+        batch_evaluation._Chunk.evaluate,
+        batch_evaluation._Chunk.write_budgets,
+        {},
+    )
+
+    def evaluate_while_another_posting_spends(chunk):
+        evaluate(chunk)
+        if "evaluations" not in seen:  # commits 70 of the 100 before the chunk locks it
+            in_another_connection(
+                lambda cursor: cursor.execute(
+                    "UPDATE rewards_offer SET budget_used_minor = 70 WHERE id = %s", [offer.pk]
+                )
+            )
+        seen["evaluations"] = seen.get("evaluations", 0) + 1
+
+    def write_budgets_after_trying_the_lock(chunk):
+        seen["other taker"] = in_another_connection(
+            lambda cursor: cursor.execute(
+                "SELECT id FROM rewards_offer WHERE id = %s FOR NO KEY UPDATE NOWAIT", [offer.pk]
+            )
+        )
+        write_budgets(chunk)
+
+    monkeypatch.setattr(batch_evaluation._Chunk, "evaluate", evaluate_while_another_posting_spends)
+    monkeypatch.setattr(
+        batch_evaluation._Chunk, "write_budgets", write_budgets_after_trying_the_lock
+    )
+    events_evaluate_batch(scheme_id=scheme.pk, limit=8)
+
+    assert seen["evaluations"] == 2  # 8 x 5 no longer fitted in the 30 left: evaluated again
+    assert isinstance(seen["other taker"], LockNotAvailable)
+    offer.refresh_from_db()
+    assert offer.budget_used_minor == 100
+    assert sum(balance_of(person) for person in people) == 30
     assert_ledger_consistent()
