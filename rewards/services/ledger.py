@@ -622,8 +622,10 @@ WITH due AS (
        AND l.expires_at <= %(at)s
        AND l.amount_minor > l.consumed_minor + l.expired_minor + l.reversed_minor
 ), expired AS (
+    -- The wallets' condition again: the lots are then found through the wallet index, not
+    -- by a hash join over the whole lot table (a sequential scan of it per chunk).
     UPDATE rewards_awardlot l SET expired_minor = l.expired_minor + due.remaining
-      FROM due WHERE l.id = due.id
+      FROM due WHERE l.id = due.id AND l.account_id = ANY(%(account_ids)s::bigint[])
     RETURNING due.account_id, due.id, due.remaining
 ), per_wallet AS (
     SELECT account_id, sum(remaining)::bigint AS total, min(id) AS first_lot
