@@ -10,5 +10,4 @@ COPY . .
 RUN DEBUG=true python manage.py collectstatic --no-input
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
-     "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "python:config.gunicorn", "config.wsgi:application"]

@@ -1,0 +1,53 @@
+"""config/gunicorn.py: the web process's settings, as gunicorn itself reads them, and the
+production image and stack starting gunicorn with them."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def _printed_config(**environment: str) -> dict[str, str]:
+    completed = subprocess.run(  # noqa: S603 - our own command line
+        [
+            str(GUNICORN),
+            "--config",
+            "python:config.gunicorn",
+            "--print-config",
+            "config.wsgi:application",
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    settings = {}
+    for line in completed.stdout.splitlines():
+        match = re.match(r"(\w+)\s+= (.*)$", line)
+        if match:
+            settings[match[1]] = match[2]
+    return settings
+
+
+def test_threaded_workers_by_default_and_sized_from_the_environment():
+    default = _printed_config()
+    assert default["worker_class"] == "gthread"
+    assert (default["workers"], default["threads"]) == ("2", "4")
+    assert default["bind"] == "['0.0.0.0:8000']"
+    assert default["accesslog"] == "None"
+
+    sized = _printed_config(WEB_CONCURRENCY="3", WEB_THREADS="6", WEB_BIND="127.0.0.1:9000")
+    assert (sized["workers"], sized["threads"]) == ("3", "6")
+    assert sized["bind"] == "['127.0.0.1:9000']"
+
+
+def test_the_image_and_the_stack_start_gunicorn_with_these_settings():
+    expected = '"gunicorn", "--config", "python:config.gunicorn", "config.wsgi:application"'
+    assert expected in (BASE_DIR / "Dockerfile").read_text()
+    assert expected in (BASE_DIR / "docker-compose.yml").read_text()
