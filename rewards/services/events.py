@@ -139,7 +139,8 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
     ``queue`` (default: the scheme's event processing setting) holds it for the evaluation
     run; a refund is always processed now.
 
-    Round trips for a purchase: the wallet lock (two statements), one statement that inserts
+    Round trips for a purchase: the wallet lock (two statements and the BEGIN, sent
+    together), one statement that inserts
     the event (ON CONFLICT DO NOTHING: a replay finds the stored answer then), counts the
     purchase and reads the effective offers, the automatic-spend setting and the cap sums,
     the budget, and the posting, which stores the answer too (else one more statement);

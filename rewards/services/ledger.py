@@ -54,19 +54,35 @@ def prepared_execute(sql: str, params: Mapping[str, Any]) -> psycopg.Cursor[Any]
     Errors are Django's (``IntegrityError``, ...), as from ``connection.cursor()``; when
     Django logs queries (DEBUG, ``CaptureQueriesContext``) the statement is logged too.
     """
+    [cursor] = prepared_execute_pipelined((sql, params))
+    return cursor
+
+
+def prepared_execute_pipelined(
+    *statements: tuple[str, Mapping[str, Any]],
+) -> list[psycopg.Cursor[Any]]:
+    """Runs ``statements`` as ``prepared_execute`` does, in one round trip (psycopg's pipeline
+    mode; with the transaction's ``BEGIN`` when they open it): PostgreSQL runs them one after
+    the other, as if sent one by one, and a failing one fails the rest. Returns a cursor
+    per statement, to fetch its rows from."""
     connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
+    raw = connection.connection
+    cursors = [psycopg.Cursor(raw) for _statement in statements]
     started = time.monotonic()
     with connection.wrap_database_errors:
-        cursor.execute(sql, params, prepare=True)
+        if len(statements) == 1:
+            cursors[0].execute(statements[0][0], statements[0][1], prepare=True)
+        else:
+            with raw.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params, prepare=True)
     if connection.queries_logged:
-        connection.queries_log.append(
-            {
-                "sql": connection.ops.last_executed_query(cursor, sql, params),
-                "time": f"{time.monotonic() - started:.3f}",
-            }
-        )
-    return cursor
+        elapsed = f"{time.monotonic() - started:.3f}"
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            connection.queries_log.append(
+                {"sql": connection.ops.last_executed_query(cursor, sql, params), "time": elapsed}
+            )
+    return cursors
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +147,8 @@ SELECT a.id, a.balance_minor, a.allows_negative_balance, p.id, p.status, p.schem
 # The lock is taken by its own statement first: in READ COMMITTED a locking statement that
 # waited re-reads only the locked row, so participant columns read in the same statement
 # (purchase_count, status) could be from before the wait. The next statement, run after the
-# lock is held, sees everything committed by the previous holder.
+# lock is held, sees everything committed by the previous holder. The two are sent together
+# (pipelined): the server still runs the read only once the lock is held.
 _LOCK_WALLET_ROW_SQL = """
 SELECT id FROM rewards_account WHERE participant_id = %(participant_id)s AND kind = 'wallet'
    FOR UPDATE
@@ -152,11 +169,14 @@ def wallet_lock(
     concurrent writer of the same key is still caught by the journal's unique key.
     Raises Participant.DoesNotExist.
     """
-    prepared_execute(_LOCK_WALLET_ROW_SQL, {"participant_id": participant_id})
-    row = prepared_execute(
-        _LOCK_WALLET_SQL,
-        {"participant_id": participant_id, "merchant_id": merchant_id, "key": idempotency_key},
-    ).fetchone()
+    _locked, read = prepared_execute_pipelined(
+        (_LOCK_WALLET_ROW_SQL, {"participant_id": participant_id}),
+        (
+            _LOCK_WALLET_SQL,
+            {"participant_id": participant_id, "merchant_id": merchant_id, "key": idempotency_key},
+        ),
+    )
+    row = read.fetchone()
     if row is None:
         raise Participant.DoesNotExist(f"No participant {participant_id} here.")
     existing = row[17]
