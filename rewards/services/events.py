@@ -140,11 +140,10 @@ def event_submit(*, event: EventInput, queue: bool | None = None) -> tuple[dict[
     run; a refund is always processed now.
 
     Round trips for a purchase: the wallet lock (two statements and the BEGIN, sent
-    together), one statement that inserts
-    the event (ON CONFLICT DO NOTHING: a replay finds the stored answer then), counts the
-    purchase and reads the effective offers, the automatic-spend setting and the cap sums,
-    the budget, and the posting, which stores the answer too (else one more statement);
-    then the commit.
+    together), one statement that inserts the event (ON CONFLICT DO NOTHING: a replay finds
+    the stored answer then), counts the purchase and reads the effective offers, the
+    automatic-spend setting and the cap sums, the budget, and the posting, which stores the
+    answer too (else one more statement); then the commit.
     """
     _validate(event)
     payload = event.canonical()
