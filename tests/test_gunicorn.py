@@ -21,7 +21,11 @@ def _printed_config(**environment: str) -> dict[str, str]:
             "config.wsgi:application",
         ],
         cwd=BASE_DIR,
-        env={**os.environ, **environment},
+        # The sizes come from WEB_* alone: none inherited from the shell running the tests.
+        env={
+            **{name: value for name, value in os.environ.items() if not name.startswith("WEB_")},
+            **environment,
+        },
         capture_output=True,
         text=True,
         timeout=60,

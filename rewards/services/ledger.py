@@ -13,6 +13,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -69,13 +70,11 @@ def prepared_execute_pipelined(
     raw = connection.connection
     cursors = [psycopg.Cursor(raw) for _statement in statements]
     started = time.monotonic()
-    with connection.wrap_database_errors:
-        if len(statements) == 1:
-            cursors[0].execute(statements[0][0], statements[0][1], prepare=True)
-        else:
-            with raw.pipeline():
-                for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                    cursor.execute(sql, params, prepare=True)
+    # One statement alone needs no pipeline (its Sync would be one more message).
+    together = raw.pipeline() if len(statements) > 1 else nullcontext()
+    with connection.wrap_database_errors, together:
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            cursor.execute(sql, params, prepare=True)
     if connection.queries_logged:
         elapsed = f"{time.monotonic() - started:.3f}"
         for cursor, (sql, params) in zip(cursors, statements, strict=True):
