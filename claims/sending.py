@@ -1,51 +1,62 @@
-"""How a sign-in code reaches a customer.
+"""How a sign-in code reaches a customer: through crm's notification engine.
 
-Everything the portal sends goes through ``send_customer_code``, so it can move to crm's
-notification engine (Twilio and anymail) by changing this one module. Until then email
-goes through Django's mail and a text message is written to the log, which is only
-allowed where SMS_BACKEND is "logged" (local runs and tests): a production log must never
-hold sign-in codes.
+``send_customer_code`` is the only way the portal sends anything. It enqueues one
+``otp.code`` message to the phone number or email address the visitor typed, in the caller's
+transaction: the message commits or rolls back with the new code, and after commit a Celery
+task sends it (Twilio, or the email backend) with the engine's retries. No provider is
+called in the web request, and the message has no customer, because nobody is looked up
+before the code is verified.
+
+The text comes from the ``otp.code`` message templates (migration
+``crm/0004_default_message_templates`` installs English and Swedish ones for both channels);
+the engine wipes the code from the stored message once it is sent or has failed for good,
+and never sends it after the code has expired (``send_before``).
 """
 
 import logging
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.utils import translation
-from django.utils.translation import gettext as _
 
 from claims.models import CustomerOTPDevice
+from crm.notifications.catalog import Event
+from crm.notifications.services import message_enqueue_to_address
 
-sms_logger = logging.getLogger("claims.sms")
+logger = logging.getLogger(__name__)
 
 
 class SendingUnavailableError(Exception):
-    """The channel cannot deliver messages in this deployment."""
+    """No active message template can carry a sign-in code on this channel."""
 
 
-def can_send(channel: str) -> bool:
-    if channel == CustomerOTPDevice.Channel.SMS:
-        return settings.SMS_BACKEND == "logged"
-    return True
+def send_customer_code(*, device: CustomerOTPDevice, code: str, language: str) -> None:
+    """Enqueues ``code`` for the device's phone number or email address, in ``language``
+    (English when no template exists in it), to be sent after commit.
 
-
-def send_customer_code(*, channel: str, destination: str, code: str, language: str) -> None:
-    """Sends ``code`` to ``destination`` (E.164 phone or email) in ``language``."""
-    if not can_send(channel):
-        raise SendingUnavailableError(channel)
-    minutes = settings.CLAIM_OTP_VALIDITY_SECONDS // 60
-    with translation.override(language):
-        if channel == CustomerOTPDevice.Channel.EMAIL:
-            subject = _("Your sign-in code: %(code)s") % {"code": code}
-            body = _(
-                "Your sign-in code is %(code)s.\n\n"
-                "It works once, for %(minutes)s minutes. If you did not ask for it, you can "
-                "ignore this message: nobody can sign in without the code."
-            ) % {"code": code, "minutes": minutes}
-            send_mail(subject, body, None, [destination])
-        else:
-            text = _("%(code)s is your sign-in code. It works once, for %(minutes)s minutes.") % {
+    Call inside the transaction that gave the device this code (``last_sent_at`` names the
+    code, so each issued code is one message). Raises SendingUnavailableError when no
+    active ``otp.code`` template exists for the channel: the caller's transaction must then
+    roll back rather than leave the visitor waiting for a code that never comes.
+    """
+    assert device.last_sent_at is not None  # noqa: S101 - set by the issue that made the code
+    message = message_enqueue_to_address(
+        event=Event.OTP_CODE,
+        channel=device.channel,
+        recipient=device.destination,
+        language=language,
+        context={
+            "otp": {
                 "code": code,
-                "minutes": minutes,
+                "valid_minutes": settings.CLAIM_OTP_VALIDITY_SECONDS // 60,
             }
-            sms_logger.info("SMS to %s: %s", destination, text)
+        },
+        idempotency_key=f"{Event.OTP_CODE}:device-{device.pk}:{device.last_sent_at.isoformat()}",
+        # A code that reaches the phone after it expired only confuses: fail it instead.
+        send_before=device.valid_until,
+    )
+    if message is None:
+        # An operator deactivated or deleted the templates: say so loudly, send nothing.
+        logger.error(
+            "no active otp.code message template: sign-in codes cannot be sent",
+            extra={"channel": device.channel},
+        )
+        raise SendingUnavailableError(device.channel)

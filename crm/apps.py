@@ -10,7 +10,7 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
-        from crm import helpdesk, receivers, roles
+        from crm import helpdesk, receivers, roles, sms  # noqa: F401 (sms registers a check)
         from crm.admin_site import admin_site
         from crm.imports import tasks as import_tasks  # noqa: F401 (registers the Celery tasks)
         from crm.notifications import subscribers, webhooks

@@ -313,11 +313,14 @@ class MessageStatus(models.TextChoices):
 
 
 class OutboundMessage(models.Model):
-    """One SMS or email to one customer, from queued to delivered (or failed / suppressed).
+    """One SMS or email to one customer or address, from queued to delivered (or failed /
+    suppressed).
 
     Every status change goes through crm.notifications.services. ``idempotency_key`` is the
-    domain event, the customer and the channel: the same event never sends twice to the
-    same person on the same channel.
+    domain event, the customer (or the occurrence, for an address) and the channel: the
+    same event never sends twice to the same person on the same channel. ``customer`` is
+    empty for a message addressed to a phone number or email address that must not be
+    matched to a customer: a sign-in code, sent before anyone has proved who they are.
     """
 
     Status = MessageStatus
@@ -325,6 +328,8 @@ class OutboundMessage(models.Model):
     customer = models.ForeignKey(
         Customer,
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="outbound_messages",
         verbose_name=_("customer"),
     )
@@ -363,6 +368,12 @@ class OutboundMessage(models.Model):
     )
     send_after = models.DateTimeField(
         _("send after"), null=True, blank=True, help_text=_("Set when quiet hours hold it back.")
+    )
+    send_before = models.DateTimeField(
+        _("send before"),
+        null=True,
+        blank=True,
+        help_text=_("Not sent after this time: it fails instead (a sign-in code that expired)."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sending_started_at = models.DateTimeField(_("sending started at"), null=True, blank=True)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import requests
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -104,3 +105,19 @@ def get_sms_backend() -> SmsBackend:
             f"SMS_BACKEND must be one of {', '.join(_BACKENDS)}, not {settings.SMS_BACKEND!r}."
         ) from None
     return backend_class()
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_sms_backend_for_production(**_kwargs: object) -> list[checks.CheckMessage]:
+    """``manage.py check --deploy``: the logged backend writes every text, sign-in codes
+    included, to the log, which a production log must never hold."""
+    if settings.SMS_BACKEND != "logged":
+        return []
+    return [
+        checks.Warning(
+            "SMS_BACKEND is 'logged': text messages, sign-in codes included, go to the log "
+            "instead of the phone.",
+            hint="Set SMS_BACKEND=twilio and the TWILIO_* variables in production.",
+            id="crm.W001",
+        )
+    ]

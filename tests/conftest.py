@@ -6,10 +6,36 @@ download its own browser here); one browser serves the whole session, and screen
 to test-artifacts/ for a person to look at."""
 
 import os
+from importlib import import_module
 from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+
+
+@pytest.fixture
+def celery_eager():
+    """Runs tasks in the calling thread, for tests where the broker is not the point."""
+    from config.celery import app as celery_app
+
+    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def default_message_templates(db):
+    """crm's default message templates, as every installation has them (data migrations
+    crm/0004 and crm/0007; they only add what is missing). A transactional test needs this:
+    the flush after an earlier one emptied every table, the migrations' rows included."""
+    from django.apps import apps
+
+    import_module("crm.migrations.0004_default_message_templates").add_default_templates(apps, None)
+    import_module("crm.migrations.0007_default_draw_message_templates").add_default_draw_templates(
+        apps, None
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -211,6 +211,18 @@ def test_production_settings_pass_the_deploy_check():
     assert result.stdout == "System check identified no issues (0 silenced).\n"
 
 
+def test_the_deploy_check_refuses_the_logged_sms_backend():
+    # The logged backend writes sign-in codes to the log: never in production
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        {**PRODUCTION_ENV, "SMS_BACKEND": "logged"},
+    )
+
+    assert result.returncode == 1
+    assert "crm.W001" in result.stderr
+    assert "sign-in codes included, go to the log" in result.stderr
+
+
 @pytest.mark.django_db
 def test_responses_carry_the_content_security_policy(client, settings):
     # The manifest storage needs collectstatic; serve the stylesheet under its own name.

@@ -66,7 +66,7 @@ from claims.selectors import (
     claims_for_customer,
     draw_wins_to_claim,
 )
-from claims.sending import can_send
+from claims.sending import SendingUnavailableError
 from claims.services import (
     ClaimTransitionError,
     CodeOutcome,
@@ -208,13 +208,10 @@ class SignInView(APIView):
         responses={
             202: SignInStartedSerializer,
             400: ERRORS[400],
-            422: OpenApiResponse(
-                ClaimsErrorSerializer,
-                description="Text messages cannot be sent here (sms_unavailable).",
-            ),
             **RATE_LIMITED,
             503: OpenApiResponse(
-                ClaimsErrorSerializer, description="Sending failed; try again soon."
+                ClaimsErrorSerializer,
+                description="The code cannot be sent just now (sending_failed); try again soon.",
             ),
         },
         summary="Send a one-time code to a phone number or email address",
@@ -230,18 +227,11 @@ class SignInView(APIView):
             raise _rate_limited(
                 _("Too many codes have been asked for. Wait an hour and try again.")
             )
-        if not can_send(channel):
-            raise ApiError(
-                "sms_unavailable",
-                _("We cannot send text messages at the moment. Use your email address instead."),
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
-            )
         try:
             device = sign_in_code_issue(
                 channel=channel, destination=destination, language=translation.get_language()
             )
-        except Exception:  # whatever the mail or SMS service said, the client can only retry
-            logger.exception("sending a sign-in code failed", extra={"channel": channel})
+        except SendingUnavailableError:  # logged where it was found; the same for every address
             raise ApiError(
                 "sending_failed",
                 _("We could not send the code just now. Try again in a few minutes."),

@@ -24,9 +24,10 @@ def sign_in_code_issue(*, channel: str, destination: str, language: str) -> Cust
 
     Behaves the same whether or not a customer has this phone number or email address:
     no customer is looked up here, and none is created until a code is verified. A new
-    code replaces any earlier one and starts with a clean failure count. Sending happens
-    after commit, so the code in the message is already valid; a sending error reaches
-    the caller.
+    code replaces any earlier one and starts with a clean failure count. The message
+    carrying the code is enqueued in this transaction and sent by crm's notification engine
+    after commit, so the code in it is already valid. Raises SendingUnavailableError (and
+    changes nothing) when no message template can carry the code.
     """
     with transaction.atomic():
         device, _created = CustomerOTPDevice.objects.select_for_update().get_or_create(
@@ -48,11 +49,7 @@ def sign_in_code_issue(*, channel: str, destination: str, language: str) -> Cust
             ]
         )
         audit_record(action="portal.sign_in_code_sent", target=device)
-        transaction.on_commit(
-            lambda: send_customer_code(
-                channel=channel, destination=destination, code=code, language=language
-            )
-        )
+        send_customer_code(device=device, code=code, language=language)
     return device
 
 

@@ -5,7 +5,6 @@ valid destination gets a code and the same pages; the customer is found (or crea
 once the code is right. Between the two steps only the device id waits in the session.
 """
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,11 +27,9 @@ from claims.language import chosen_language, language_activate_for_customer
 from claims.models import CustomerOTPDevice, mask_destination
 from claims.ratelimits import sign_in_send_over_limit, sign_in_verify_over_limit
 from claims.selectors import portal_customer_for_user
-from claims.sending import can_send
+from claims.sending import SendingUnavailableError
 from claims.services import VerifyOutcome, sign_in_code_issue, sign_in_code_verify
 from claims.wording import verify_error_message
-
-logger = logging.getLogger(__name__)
 
 PENDING_DEVICE = "portal_sign_in_device"
 PENDING_SINCE = "portal_sign_in_since"
@@ -70,14 +67,11 @@ def _issue(request: HttpRequest, channel: str, destination: str) -> tuple[str, i
     """Issues and sends a code within the rate limits; returns (error, status) or None."""
     if sign_in_send_over_limit(request, channel=channel, destination=destination):
         return _("Too many codes have been asked for. Wait an hour and try again."), 429
-    if not can_send(channel):
-        return _("We cannot send text messages at the moment. Use your email address instead."), 503
     try:
         device = sign_in_code_issue(
             channel=channel, destination=destination, language=translation.get_language()
         )
-    except Exception:  # whatever the mail or SMS service said, the customer can only retry
-        logger.exception("sending a sign-in code failed", extra={"channel": channel})
+    except SendingUnavailableError:  # logged where it was found; the same for every address
         return _("We could not send the code just now. Try again in a few minutes."), 503
     request.session[PENDING_DEVICE] = device.pk
     request.session[PENDING_SINCE] = timezone.now().isoformat()

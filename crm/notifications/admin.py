@@ -68,6 +68,9 @@ class MessageTemplateAdmin(AuditedModelAdmin):
 
 
 def _customer_link(message: OutboundMessage) -> str:
+    if message.customer_id is None:
+        # Sent to an address, not to a customer (a sign-in code): show where it went.
+        return format_html("{} <small>({})</small>", message.recipient, _("no customer"))
     url = reverse("admin:crm_customer_change", args=[message.customer_id])
     return format_html('<a href="{}">{}</a>', url, message.customer)
 
@@ -104,7 +107,10 @@ class OutboundMessageAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     actions = ["retry_messages", "resend_messages"]
     fieldsets = [
-        (None, {"fields": ["customer", "event", "channel", "purpose", "language", "template"]}),
+        (
+            None,
+            {"fields": ["customer_link", "event", "channel", "purpose", "language", "template"]},
+        ),
         (_("Message"), {"fields": ["recipient", "subject", "body"]}),
         (
             _("Delivery"),
@@ -117,6 +123,7 @@ class OutboundMessageAdmin(ClientScopedAdminMixin, admin.ModelAdmin):
                     "provider_message_id",
                     "provider_status",
                     "send_after",
+                    "send_before",
                     "created_at",
                     "sending_started_at",
                     "sent_at",

@@ -32,7 +32,7 @@ from django.template.defaulttags import (
 )
 from django.template.smartif import TokenBase
 
-from crm.notifications.catalog import event_spec
+from crm.notifications.catalog import Channel, event_spec
 
 _ENGINE = Engine(loaders=[], libraries={}, autoescape=False, string_if_invalid="")
 
@@ -174,6 +174,17 @@ def customer_context(customer: Any) -> dict[str, str]:
         "full_name": f"{customer.first_name} {customer.last_name}".strip(),
         "email": customer.email,
         "phone": customer.phone,
+    }
+
+
+def address_context(*, channel: str, recipient: str) -> dict[str, str]:
+    """The ``customer`` of a message to an address: no names, only the address it goes to."""
+    return {
+        "first_name": "",
+        "last_name": "",
+        "full_name": "",
+        "email": recipient if channel == Channel.EMAIL else "",
+        "phone": recipient if channel == Channel.SMS else "",
     }
 
 

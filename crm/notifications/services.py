@@ -5,14 +5,16 @@ A message moves queued -> sending -> sent -> delivered, or ends failed or suppre
 - ``message_enqueue`` renders one message per channel the customer can be reached on and
   schedules the send after commit. Marketing messages without consent are kept as
   ``suppressed``; during quiet hours they wait (``send_after``). Transactional messages are
-  never held back.
+  never held back. ``message_enqueue_to_address`` does the same for one phone number or
+  email address not matched to a customer (a sign-in code, sent before anyone is known).
 - ``message_send`` (the Celery task's body) claims the row under a row lock (queued ->
   sending) in its own short transaction, calls the provider with no lock held, then records
   the outcome. A redelivered or duplicate task finds the row no longer queued and does
   nothing, so no message goes out twice.
 - A provider error worth retrying puts the row back to queued with ``send_after`` set by
   exponential backoff, until NOTIFICATION_MAX_ATTEMPTS; then it ends failed, for the
-  helpdesk's "Failed messages" list.
+  helpdesk's "Failed messages" list. A message with ``send_before`` (a sign-in code) is
+  never sent after that time: a retry that would come later fails it at once.
 """
 
 import logging
@@ -33,7 +35,12 @@ from crm.audit import audit_record
 from crm.models import Customer, MessageTemplate, OutboundMessage
 from crm.notifications.catalog import Channel, Purpose, event_spec
 from crm.notifications.email import EmailError, email_send
-from crm.notifications.rendering import customer_context, render_message, site_context
+from crm.notifications.rendering import (
+    address_context,
+    customer_context,
+    render_message,
+    site_context,
+)
 from crm.sms import SmsError, get_sms_backend
 
 logger = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ OUTCOME_UNKNOWN_ERROR = (
     "The worker stopped while sending: the provider may or may not have the message. "
     "Check with the provider before retrying."
 )
+EXPIRED_ERROR = "Not sent before it expired."
 
 
 class MessageActionError(Exception):
@@ -96,7 +104,10 @@ def _recipient(customer: Customer, channel: str) -> str:
     return customer.phone if channel == Channel.SMS else customer.email
 
 
-def _has_marketing_consent(customer: Customer, channel: str) -> bool:
+def _has_marketing_consent(customer: Customer | None, channel: str) -> bool:
+    # A message to an address belongs to no customer, so nobody has consented to it.
+    if customer is None:
+        return False
     if channel == Channel.SMS:
         return customer.accepts_marketing_sms
     return customer.accepts_marketing_email
@@ -136,6 +147,17 @@ def message_idempotency_key(*, idempotency_key: str, customer: Customer, channel
     return f"{idempotency_key}:customer-{customer.pk}:{channel}"
 
 
+def _event_context(
+    event: str, context: Mapping[str, Any], customer: Mapping[str, str]
+) -> dict[str, Any]:
+    """The variables a template of ``event`` sees: customer, site and the event's own."""
+    spec = event_spec(event)
+    unknown = set(context) - spec.variable_names
+    if unknown:
+        raise ValueError(f"{event} does not provide {', '.join(sorted(unknown))}.")
+    return {"customer": customer, "site": site_context(), **context}
+
+
 def message_enqueue(
     *,
     event: str,
@@ -150,18 +172,9 @@ def message_enqueue(
     calling again with the same key returns the existing messages and sends nothing new.
     ``context`` holds the event's own variables (claim, wallet, ...); customer and site are
     added here. A channel is used when the customer has an address for it and an active
-    template exists (in their language, else English). ``channels`` narrows the choice
-    (a sign-in code goes to the address the customer typed).
+    template exists (in their language, else English). ``channels`` narrows the choice.
     """
-    spec = event_spec(event)
-    unknown = set(context) - spec.variable_names
-    if unknown:
-        raise ValueError(f"{event} does not provide {', '.join(sorted(unknown))}.")
-    full_context = {
-        "customer": customer_context(customer),
-        "site": site_context(),
-        **context,
-    }
+    full_context = _event_context(event, context, customer_context(customer))
     messages = []
     now = timezone.now()
     with transaction.atomic():
@@ -169,45 +182,112 @@ def message_enqueue(
             recipient = _recipient(customer, channel)
             if not recipient:
                 continue
-            key = message_idempotency_key(
-                idempotency_key=idempotency_key, customer=customer, channel=channel
-            )
-            existing = OutboundMessage.objects.filter(idempotency_key=key).first()
-            if existing is not None:
-                messages.append(existing)
-                continue
-            template = _template_for(
-                event=event, channel=channel, language=customer.preferred_language
-            )
-            if template is None:
-                continue
-            message = _new_message(
+            message = _message_enqueue_one(
                 event=event,
                 customer=customer,
                 channel=channel,
                 recipient=recipient,
-                template=template,
+                language=customer.preferred_language,
                 context=full_context,
-                key=key,
+                key=message_idempotency_key(
+                    idempotency_key=idempotency_key, customer=customer, channel=channel
+                ),
                 now=now,
             )
-            try:
-                with transaction.atomic():
-                    message.save(force_insert=True)
-            except IntegrityError:
-                # A concurrent enqueue of the same event won the race: that one sends.
-                messages.append(OutboundMessage.objects.get(idempotency_key=key))
-                continue
-            messages.append(message)
-            if message.status == Status.QUEUED:
-                _schedule_send_on_commit(message)
+            if message is not None:
+                messages.append(message)
     return messages
+
+
+def message_enqueue_to_address(
+    *,
+    event: str,
+    channel: str,
+    recipient: str,
+    language: str,
+    context: Mapping[str, Any],
+    idempotency_key: str,
+    send_before: datetime | None = None,
+) -> OutboundMessage | None:
+    """Creates the message ``event`` sends to ``recipient`` (an E.164 phone number or an
+    email address) and schedules it after commit; returns None when no active template
+    exists for the channel (in ``language``, else English): nothing is sent then. A
+    message not sent by ``send_before`` fails instead of going out late.
+
+    For an address that must not be matched to a customer: a sign-in code goes to whatever
+    the visitor typed, before anyone has proved who they are, so the message has no
+    customer and its ``customer`` variable holds only the address. ``idempotency_key``
+    names this occurrence (e.g. one issued code); calling again with the same key returns
+    the existing message and sends nothing new.
+    """
+    if channel not in Channel.values:
+        raise ValueError(f"Unknown channel {channel!r}.")
+    if not recipient:
+        raise ValueError("A message needs a recipient.")
+    full_context = _event_context(
+        event, context, address_context(channel=channel, recipient=recipient)
+    )
+    with transaction.atomic():
+        return _message_enqueue_one(
+            event=event,
+            customer=None,
+            channel=channel,
+            recipient=recipient,
+            language=language,
+            context=full_context,
+            key=f"{idempotency_key}:{channel}",
+            now=timezone.now(),
+            send_before=send_before,
+        )
+
+
+def _message_enqueue_one(
+    *,
+    event: str,
+    customer: Customer | None,
+    channel: str,
+    recipient: str,
+    language: str,
+    context: Mapping[str, Any],
+    key: str,
+    now: datetime,
+    send_before: datetime | None = None,
+) -> OutboundMessage | None:
+    """The message with idempotency key ``key``: the existing one, or a new one rendered
+    from the channel's template and scheduled after commit; None when no template is
+    active. Call inside a transaction."""
+    existing = OutboundMessage.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    template = _template_for(event=event, channel=channel, language=language)
+    if template is None:
+        return None
+    message = _new_message(
+        event=event,
+        customer=customer,
+        channel=channel,
+        recipient=recipient,
+        template=template,
+        context=context,
+        key=key,
+        now=now,
+    )
+    message.send_before = send_before
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent enqueue of the same event won the race: that one sends.
+        return OutboundMessage.objects.get(idempotency_key=key)
+    if message.status == Status.QUEUED:
+        _schedule_send_on_commit(message)
+    return message
 
 
 def _new_message(
     *,
     event: str,
-    customer: Customer,
+    customer: Customer | None,
     channel: str,
     recipient: str,
     template: MessageTemplate,
@@ -292,6 +372,9 @@ def _claim_for_sending(
             return None, SendOutcome(status=Status.SENDING)
         if message.status != Status.QUEUED:
             return None, SendOutcome(status=message.status)
+        if message.send_before is not None and message.send_before <= now:
+            _fail_expired(message, now)
+            return None, SendOutcome(status=Status.FAILED)
         if message.send_after is not None and message.send_after > now:
             return None, SendOutcome(status=Status.QUEUED, retry_at=message.send_after)
         message.status = Status.SENDING
@@ -369,6 +452,15 @@ def _record_sent(message_id: int, provider_message_id: str, provider_status: str
     return SendOutcome(status=Status.SENT)
 
 
+def _fail_expired(message: OutboundMessage, now: datetime) -> None:
+    """Fails a queued message whose ``send_before`` has passed (call with the row locked)."""
+    message.status = Status.FAILED
+    message.failed_at = now
+    message.last_error = EXPIRED_ERROR
+    message.save(update_fields=["status", "failed_at", "last_error", *_redact_secret(message)])
+    logger.warning("message expired unsent", extra={"message_id": message.pk})
+
+
 def _record_failure(message_id: int, error_text: str, *, is_retryable: bool) -> SendOutcome:
     now = timezone.now()
     with transaction.atomic():
@@ -376,8 +468,13 @@ def _record_failure(message_id: int, error_text: str, *, is_retryable: bool) -> 
         if message.status != Status.SENDING:
             return SendOutcome(status=message.status)
         message.last_error = error_text[:ERROR_TEXT_LIMIT]
-        if is_retryable and message.attempts < settings.NOTIFICATION_MAX_ATTEMPTS:
-            retry_at = now + retry_delay(message.attempts)
+        retry_at = now + retry_delay(message.attempts)
+        will_retry = is_retryable and message.attempts < settings.NOTIFICATION_MAX_ATTEMPTS
+        if will_retry and message.send_before is not None and retry_at >= message.send_before:
+            # The retry would come too late (a sign-in code would have expired): stop now.
+            message.last_error = f"{message.last_error} {EXPIRED_ERROR}"[:ERROR_TEXT_LIMIT]
+            will_retry = False
+        if will_retry:
             message.status = Status.QUEUED
             message.send_after = _earliest_send_at(message.purpose, retry_at) or retry_at
             message.save(update_fields=["status", "last_error", "send_after"])
@@ -463,7 +560,8 @@ def message_resend(*, message: OutboundMessage, actor: Any) -> OutboundMessage:
     """Sends the same text again to the customer's current address (audited).
 
     The customer's address is read now, so a resend after the helpdesk corrected a phone
-    number or email reaches the new one.
+    number or email reaches the new one. A message addressed to no customer goes to the
+    same address again.
     """
     resendable = {Status.SENT, Status.DELIVERED, Status.FAILED}
     with transaction.atomic():
@@ -476,8 +574,12 @@ def message_resend(*, message: OutboundMessage, actor: Any) -> OutboundMessage:
             raise MessageActionError(
                 f"A {original.get_status_display().lower()} message cannot be resent."
             )
-        customer = Customer.objects.get(pk=original.customer_id)
-        recipient = _recipient(customer, original.channel)
+        customer = (
+            None if original.customer_id is None else Customer.objects.get(pk=original.customer_id)
+        )
+        recipient = (
+            original.recipient if customer is None else _recipient(customer, original.channel)
+        )
         if not recipient:
             raise MessageActionError(f"The customer has no address for {original.channel}.")
         if original.purpose == Purpose.MARKETING and not _has_marketing_consent(

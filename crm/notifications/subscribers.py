@@ -11,7 +11,7 @@ Publishers send (see crm.events)::
 
 ``event_id`` names this occurrence (a claim can be in review twice: each time is its own
 event); the same ``event_id`` published again sends nothing new. ``channels`` (optional)
-narrows the channels, e.g. ``channels=["sms"]`` for a code sent to a phone. Every other
+narrows the channels, e.g. ``channels=["email"]``. Every other
 keyword is a template variable and must be one the event declares.
 
 Some events get a variable the publisher cannot give: a lower app does not know the
@@ -80,5 +80,8 @@ def on_domain_event(
 
 
 def connect() -> None:
-    for event_name in EVENTS:
-        subscribe(event_name, on_domain_event)
+    # A secret (a sign-in code) never travels as a domain event: the outbox row would keep
+    # it for good. Its sender calls message_enqueue_to_address instead.
+    for event_name, spec in EVENTS.items():
+        if not spec.is_secret:
+            subscribe(event_name, on_domain_event)

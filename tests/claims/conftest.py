@@ -1,5 +1,6 @@
 """Fixtures for the portal tests: a real clamd with a local EICAR signature, a private
-storage folder per test, and readers for the codes the portal sends."""
+storage folder per test, messages sent in process, and readers for the codes the portal
+sends. Twilio's and the SMTP server's stand-ins are shared with crm's notification tests."""
 
 import logging
 import re
@@ -13,6 +14,12 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.utils import timezone
+
+from tests.crm.notifications.conftest import (  # noqa: F401 - shared fixtures
+    fake_twilio,
+    retry_policy,
+    smtp_server,
+)
 
 # The browser fixtures live with the other browser tests; they are shared, not copied.
 
@@ -94,30 +101,48 @@ def private_storage(settings, tmp_path):
     return location
 
 
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        return True
+    return bool({"transactional_db", "live_server"} & set(request.fixturenames))
+
+
+@pytest.fixture(autouse=True)
+def _messages_sent_in_process(request, settings, celery_eager):
+    """crm's notification engine sends the portal's messages (sign-in codes, claim news) in
+    the test's own process: SMS to the log, email to Django's outbox. No worker is needed
+    and nothing is left on the shared broker. Tests about Twilio, SMTP or the broker set
+    their own stand-ins (fake_twilio, smtp_server) or turn eager mode off. The default
+    message templates are there, as in every installation, for transactional tests too."""
+    settings.SMS_BACKEND = "logged"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    if _is_transactional(request):
+        request.getfixturevalue("default_message_templates")
+
+
 @pytest.fixture
-def sent_codes(caplog):
-    """Reads the last sign-in code sent to a phone number (logged SMS) or email address."""
-    caplog.set_level(logging.INFO, logger="claims.sms")
+def sent_codes(caplog, celery_eager, default_message_templates):
+    """Reads the last sign-in code crm's notification engine sent to a phone number (the
+    logged SMS backend's record) or email address (Django's outbox)."""
+    caplog.set_level(logging.INFO, logger="crm.sms")
+
+    def bodies_for(destination: str) -> list[str]:
+        if "@" in destination:
+            return [message.body for message in mail.outbox if destination in message.to]
+        return [
+            record.body
+            for record in caplog.records
+            if record.name == "crm.sms" and getattr(record, "to", None) == destination
+        ]
 
     def last_code_for(destination: str) -> str:
-        if "@" in destination:
-            bodies = [message.body for message in mail.outbox if destination in message.to]
-        else:
-            bodies = [
-                record.getMessage()
-                for record in caplog.records
-                if record.name == "claims.sms" and f"SMS to {destination}:" in record.getMessage()
-            ]
+        bodies = bodies_for(destination)
         assert bodies, f"no code was sent to {destination}"
         return re.findall(r"\b(\d{6})\b", bodies[-1])[0]
 
     def count_for(destination: str) -> int:
-        if "@" in destination:
-            return sum(destination in message.to for message in mail.outbox)
-        return sum(
-            record.name == "claims.sms" and f"SMS to {destination}:" in record.getMessage()
-            for record in caplog.records
-        )
+        return len(bodies_for(destination))
 
     last_code_for.count = count_for  # type: ignore[attr-defined]
     return last_code_for

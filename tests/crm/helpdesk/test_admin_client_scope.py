@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from crm.admin_site import ClientScopedAdminMixin, admin_site, client_scope_filter
 from crm.audit import audit_record
-from crm.models import AuditEvent
+from crm.models import AuditEvent, OutboundMessage
 from rewards.models import (
     Account,
     AwardLot,
@@ -161,6 +161,20 @@ def test_agency_staff_see_every_clients_rows(client, sign_in_verified, worlds, u
     listed = _listed(client, url_name)
 
     assert {our_world[key].pk, their_world[key].pk} <= listed
+
+
+def test_a_message_to_an_address_is_for_agency_staff_only(client, sign_in_verified, worlds):
+    # A sign-in code goes to what a visitor typed: it belongs to no customer, so no client
+    ours, our_world, _their_world = worlds
+    sign_in_code = message_for(our_world["customer"], event="otp.code")
+    OutboundMessage.objects.filter(pk=sign_in_code.pk).update(customer=None)
+    sign_in_verified(helpdesk_user(client=ours))
+
+    assert sign_in_code.pk not in _listed(client, "crm_outboundmessage")
+
+    client.logout()
+    sign_in_verified(helpdesk_user())
+    assert sign_in_code.pk in _listed(client, "crm_outboundmessage")
 
 
 def test_client_staff_see_their_own_audited_actions(client, sign_in_verified, worlds):

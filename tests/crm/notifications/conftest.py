@@ -1,6 +1,7 @@
 """Local stand-ins for the systems outside the machine: an SMTP server (aiosmtpd) and an
 HTTP server speaking the part of Twilio's Messages API the twilio client uses. Everything
-else (PostgreSQL, Redis, Celery's broker) is real."""
+else (PostgreSQL, Redis, Celery's broker) is real. The portal's sign-in tests use these
+too; ``celery_eager`` lives in tests/conftest.py."""
 
 import json
 import re
@@ -16,8 +17,6 @@ from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
-
-from config.celery import app as celery_app
 
 TWILIO_ACCOUNT_SID = "AC" + "1" * 32
 TWILIO_AUTH_TOKEN = "twilio-test-auth-token"
@@ -141,16 +140,6 @@ def smtp_server(settings):
     settings.EMAIL_TIMEOUT = 5
     yield handler
     controller.stop()
-
-
-@pytest.fixture
-def celery_eager():
-    """Runs tasks in the calling thread, for tests where the broker is not the point."""
-    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
 
 
 @pytest.fixture

@@ -132,6 +132,36 @@ def test_a_sign_in_code_is_never_resent(client, helpdesk):
     assert OutboundMessage.objects.count() == 1
 
 
+def test_a_message_to_an_address_shows_its_recipient_in_the_list_and_on_its_page(client, helpdesk):
+    message = OutboundMessageFactory(
+        customer=None, event=Event.OTP_CODE, recipient="+46701234567", status=Status.FAILED
+    )
+
+    listed = client.get(MESSAGE_LIST)
+    failed = client.get(FAILED_LIST)
+    page = client.get(reverse("admin:crm_outboundmessage_change", args=[message.pk]))
+
+    assert list(listed.context["cl"].result_list) == [message]
+    for response in (listed, failed, page):
+        assert response.status_code == 200
+        assert "+46701234567 <small>(no customer)</small>" in response.text
+
+
+def test_a_message_to_an_address_is_resent_to_the_same_address(
+    client, helpdesk, fake_twilio, celery_eager, django_capture_on_commit_callbacks
+):
+    original = OutboundMessageFactory(
+        customer=None, recipient="+46701234567", status=Status.SENT, body="Welcome!"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(MESSAGE_LIST, {"action": "resend_messages", "_selected_action": [original.pk]})
+
+    resent = OutboundMessage.objects.get(resent_from=original)
+    assert (resent.customer, resent.recipient, resent.status) == (None, "+46701234567", Status.SENT)
+    assert fake_twilio.requests[0]["form"]["To"] == "+46701234567"
+
+
 def test_helpdesk_may_read_templates_but_not_change_them(client, helpdesk):
     template = MessageTemplate.objects.get(event=Event.CLAIM_APPROVED, channel="sms", language="en")
 

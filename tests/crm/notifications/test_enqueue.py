@@ -17,7 +17,12 @@ from crm.events import publish
 from crm.models import MessageTemplate, OutboundMessage
 from crm.notifications.catalog import Channel, Event, Purpose
 from crm.notifications.rendering import customer_context, render_message, site_context
-from crm.notifications.services import message_enqueue
+from crm.notifications.selectors import messages_failed
+from crm.notifications.services import (
+    REDACTED_TEXT,
+    message_enqueue,
+    message_enqueue_to_address,
+)
 from tests.crm.notifications.factories import MessageTemplateFactory, NotifiedCustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -311,3 +316,123 @@ def test_the_send_task_goes_to_the_notifications_queue_after_commit(
     assert envelope["headers"]["task"] == "crm.tasks.message_send"
     assert json.loads(base64.b64decode(envelope["body"]))[0] == [message.pk]
     broker.delete("notifications")
+
+
+# --- messages to an address (no customer): sign-in codes ----------------------------------
+
+OTP = {"otp": {"code": "482913", "valid_minutes": 10}}
+
+
+def _enqueue_otp(**overrides):
+    arguments = {
+        "event": Event.OTP_CODE,
+        "channel": Channel.SMS,
+        "recipient": "+46701234567",
+        "language": "en",
+        "context": OTP,
+        "idempotency_key": "otp.code:device-1:2026-06-15T10:00:00+00:00",
+        **overrides,
+    }
+    return message_enqueue_to_address(**arguments)
+
+
+def test_a_message_to_an_address_has_no_customer_and_goes_out_after_commit(
+    celery_eager, django_capture_on_commit_callbacks
+):
+    MessageTemplateFactory(
+        event=Event.OTP_CODE,
+        channel=Channel.EMAIL,
+        language="en",
+        subject="Code for {{ customer.email }}",
+        body="{{ otp.code }} for {{ customer.email }}{{ customer.first_name }}: "
+        "{{ otp.valid_minutes }} min.",
+    )
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        message = _enqueue_otp(channel=Channel.EMAIL, recipient="visitor@example.com")
+        assert mail.outbox == []  # nothing before commit
+
+    # The template's customer is only the address; nobody was looked up
+    [sent] = mail.outbox
+    assert (sent.to, sent.subject, sent.body) == (
+        ["visitor@example.com"],
+        "Code for visitor@example.com",
+        "482913 for visitor@example.com: 10 min.",
+    )
+    message.refresh_from_db()
+    assert (
+        message.customer,
+        message.recipient,
+        message.idempotency_key,
+        message.status,
+        message.subject,
+        message.body,
+    ) == (
+        None,
+        "visitor@example.com",
+        "otp.code:device-1:2026-06-15T10:00:00+00:00:email",
+        Status.SENT,
+        REDACTED_TEXT,
+        REDACTED_TEXT,
+    )
+
+
+def test_the_same_address_message_enqueued_again_is_the_same_message():
+    first = _enqueue_otp()
+
+    again = _enqueue_otp()
+
+    assert again == first
+    assert OutboundMessage.objects.count() == 1
+
+
+def test_an_address_message_falls_back_to_english_and_without_a_template_sends_nothing():
+    otp_sms = MessageTemplate.objects.filter(event=Event.OTP_CODE, channel=Channel.SMS)
+    otp_sms.filter(language="sv").update(is_active=False)
+
+    message = _enqueue_otp(language="sv")
+
+    assert message.language == "en"
+    assert message.body == "482913 is your sign-in code. It works once, for 10 minutes."
+
+    otp_sms.update(is_active=False)
+    assert _enqueue_otp(idempotency_key="otp.code:device-1:later") is None
+    assert OutboundMessage.objects.count() == 1
+
+
+def test_an_address_message_whose_template_fails_to_render_is_kept_failed_and_visible():
+    # Valid when saved, but dividing by zero at render time
+    MessageTemplateFactory(
+        event=Event.OTP_CODE,
+        channel=Channel.SMS,
+        language="en",
+        body="{{ otp.code }} {{ otp.valid_minutes|divisibleby:0 }}",
+    )
+
+    message = _enqueue_otp()
+
+    message.refresh_from_db()
+    assert (message.customer, message.status, message.body) == (None, Status.FAILED, "")
+    assert message.last_error.startswith("The template could not be rendered:")
+    assert list(messages_failed()) == [message]
+
+
+def test_a_marketing_message_to_an_address_is_suppressed_for_want_of_consent():
+    _marketing_sms_template()
+
+    message = _enqueue_otp(
+        event=Event.WALLET_POINTS_EXPIRING, context=EXPIRING, idempotency_key="expiring:1"
+    )
+
+    assert (message.status, message.suppressed_reason) == (
+        Status.SUPPRESSED,
+        "No consent to marketing by sms.",
+    )
+
+
+def test_an_address_message_refuses_what_the_event_does_not_declare():
+    with pytest.raises(ValueError, match="does not provide claim"):
+        _enqueue_otp(context={**OTP, "claim": CLAIM})
+    with pytest.raises(ValueError, match="needs a recipient"):
+        _enqueue_otp(recipient="")
+    assert OutboundMessage.objects.count() == 0
