@@ -2,8 +2,8 @@
 wallets, the same on one hot wallet, and `POST /api/v1/spends/`, each next to the
 minimal-DRF baseline (bench/baseline_urls.py: one primary-key SELECT) served the same way.
 
-Servers: gunicorn with the product's own settings (config/gunicorn.py: 2 workers of the
-gthread class with 4 threads each, which says why threads), on 127.0.0.1, against the
+Servers: gunicorn with the product's own settings (config/gunicorn.py: sync workers, two
+per CPU, which says why), on 127.0.0.1, against the
 benchmark database with persistent connections (CONN_MAX_AGE). Each server is warmed up for
 2 s with the requests it will measure before the 20 s that count: a thread's first request
 opens its connection and prepares its statements, and measured cold the first second's queue
@@ -58,8 +58,8 @@ WALLETS = 10_000
 HISTORY_WALLETS = 100_000
 CONCURRENCY = 32
 SECONDS = 20
-# BENCH_GUNICORN_WORKER_CLASS=sync (and BENCH_GUNICORN_THREADS) reproduce the comparison
-# in docs/BENCHMARKS.md.
+# BENCH_GUNICORN_WORKER_CLASS=gthread with BENCH_GUNICORN_THREADS, and WEB_CONCURRENCY (the
+# workers), reproduce the comparison in docs/BENCHMARKS.md ("Worker class").
 WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS")
 THREADS = os.environ.get("BENCH_GUNICORN_THREADS")
 BAR_SHARE_OF_BASELINE = 0.40

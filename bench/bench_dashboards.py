@@ -18,10 +18,11 @@ Fixture (set-based SQL, scale 1.0):
   triggers off (``session_replication_role = replica``): it is balanced by construction,
   and per-row checks of 2.5M journals would only slow the set-up, which is not measured.
 
-Measured: 200 sequential GETs per endpoint on one keep-alive connection through gunicorn
-(bench_api's Server: 2 gthread workers x 4 threads, persistent database connections, the
-production settings), each with a signed-in session whose second factor is verified
-(the session is written directly, as the staff sign-in leaves it). Latency is the client's
+Measured: 200 sequential GETs per endpoint from one client through gunicorn (bench_api's
+Server: config/gunicorn.py's workers, persistent database connections, the production
+settings; runs before 2026-12-05 used 2 gthread workers x 4 threads), each with a
+signed-in session whose second factor is verified (the session is written directly, as
+the staff sign-in leaves it). Latency is the client's
 wall time per request. Baseline: bench_api's minimal-DRF GET (one primary-key SELECT) served
 and measured the same way in the same run. Bar (issue 7): p95 < 300 ms for each endpoint.
 
@@ -463,8 +464,9 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def measure(server: Server, path: str, cookie: str, requests: int) -> dict:
-    """``requests`` sequential GETs of ``path`` on one keep-alive connection (after a few
-    unmeasured ones); the wall time of each in ms. Any answer but 200 fails the benchmark."""
+    """``requests`` sequential GETs of ``path`` from one client (after a few unmeasured
+    ones); the wall time of each in ms. A sync worker closes the connection after each
+    answer and http.client opens the next one. Any answer but 200 fails the benchmark."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     headers = {"Cookie": cookie, "Accept": "application/json, text/html"} if cookie else {}
     times: list[float] = []

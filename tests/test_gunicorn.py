@@ -39,15 +39,17 @@ def _printed_config(**environment: str) -> dict[str, str]:
     return settings
 
 
-def test_threaded_workers_by_default_and_sized_from_the_environment():
+def test_sync_workers_two_per_cpu_by_default_and_sized_from_the_environment():
     default = _printed_config()
-    assert default["worker_class"] == "gthread"
-    assert (default["workers"], default["threads"]) == ("2", "4")
+    assert default["worker_class"] == "sync"
+    assert default["workers"] == str(2 * len(os.sched_getaffinity(0)))
+    # gunicorn turns sync workers into gthread ones when threads > 1.
+    assert default["threads"] == "1"
     assert default["bind"] == "['0.0.0.0:8000']"
     assert default["accesslog"] == "None"
 
-    sized = _printed_config(WEB_CONCURRENCY="3", WEB_THREADS="6", WEB_BIND="127.0.0.1:9000")
-    assert (sized["workers"], sized["threads"]) == ("3", "6")
+    sized = _printed_config(WEB_CONCURRENCY="3", WEB_BIND="127.0.0.1:9000")
+    assert sized["workers"] == "3"
     assert sized["bind"] == "['127.0.0.1:9000']"
 
 
