@@ -7,7 +7,6 @@ from django.core import mail
 
 from claims.models import ClaimStatus
 from claims.selectors import claim_voucher_code
-from config.celery import app as celery_app
 from crm.models import MessageTemplate, OutboundMessage
 from rewards.models import Prize
 from tests.claims.factories import PrizeFactory, portal_customer
@@ -22,16 +21,11 @@ BASE_URL = "https://rewards.example.com"
 
 
 @pytest.fixture(autouse=True)
-def _delivery(settings):
+def _delivery(settings, celery_eager):
     """Celery runs the send at once; email to Django's outbox, SMS to the log."""
     settings.NOTIFICATION_PUBLIC_BASE_URL = BASE_URL
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.SMS_BACKEND = "logged"
-    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
 
 
 def fulfil_voucher(account, django_capture_on_commit_callbacks, kind=Prize.Kind.E_VOUCHER):
