@@ -67,6 +67,12 @@ SCHEDULE = [
         every_minutes=15,
     ),
     Entry(
+        name="claims: purge unproven sign-in addresses",
+        task="claims.tasks.sign_in_data_purge",
+        description="Daily: forgets sign-in addresses nobody proved, after the retention days.",
+        crontab={"minute": "50", "hour": "3", "day_of_month": "*"},
+    ),
+    Entry(
         name="dashboards: refresh rollups",
         task="dashboards.tasks.rollups_refresh",
         description="Folds new ledger postings into the dashboard rollups (cheap when idle).",

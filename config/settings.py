@@ -263,6 +263,8 @@ CLAIM_OTP_VERIFY_RATE_PER_DESTINATION = env.str(
     "CLAIM_OTP_VERIFY_RATE_PER_DESTINATION", default="20/h"
 )
 CLAIM_OTP_VERIFY_RATE_PER_IP = env.str("CLAIM_OTP_VERIFY_RATE_PER_IP", default="60/h")
+# Days a sign-in address nobody proved (its device, its sign-in messages) is kept.
+CLAIM_SIGN_IN_RETENTION_DAYS = env.int("CLAIM_SIGN_IN_RETENTION_DAYS", default=30)
 CLAIM_UPLOAD_MAX_BYTES = env.int("CLAIM_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Code entry and uploads in the portal, per customer and per client IP (django-ratelimit).
 CLAIM_CODE_ENTER_RATE_PER_CUSTOMER = env.str("CLAIM_CODE_ENTER_RATE_PER_CUSTOMER", default="20/h")

@@ -17,10 +17,12 @@ from claims.services.claiming import (
 )
 from claims.services.forfeiture import claims_forfeit_overdue
 from claims.services.sign_in import (
+    SignInPurge,
     VerifyOutcome,
     VerifyResult,
     sign_in_code_issue,
     sign_in_code_verify,
+    sign_in_data_purge,
 )
 from claims.services.transitions import (
     ALLOWED_MOVES,
@@ -55,6 +57,7 @@ __all__ = [
     "ClaimTransitionError",
     "CodeEntry",
     "CodeOutcome",
+    "SignInPurge",
     "Transition",
     "VerifyOutcome",
     "VerifyResult",
@@ -82,6 +85,7 @@ __all__ = [
     "claims_forfeit_overdue",
     "sign_in_code_issue",
     "sign_in_code_verify",
+    "sign_in_data_purge",
     "transition_rule_add",
     "transition_rule_remove",
 ]

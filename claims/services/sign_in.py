@@ -17,6 +17,7 @@ from claims.sending import send_customer_code
 from claims.services.customers import customer_language_set
 from crm.audit import audit_record, model_snapshot
 from crm.models import Customer
+from crm.notifications.services import messages_to_addresses_purge
 
 
 def sign_in_code_issue(*, channel: str, destination: str, language: str) -> CustomerOTPDevice:
@@ -159,3 +160,25 @@ def _account_for_customer(customer: Customer) -> CustomerAccount:
     account = CustomerAccount.objects.create(customer=customer, user=user)
     audit_record(action="portal.account_created", actor=user, target=account)
     return account
+
+
+@dataclass(frozen=True)
+class SignInPurge:
+    devices: int
+    messages: int
+
+
+def sign_in_data_purge(*, now: datetime | None = None) -> SignInPurge:
+    """Forgets the addresses nobody proved, CLAIM_SIGN_IN_RETENTION_DAYS after their last
+    code: sign-in devices never verified (a typo, somebody else's number) and the sign-in
+    messages sent to an address. A verified device belongs to a customer's account and is
+    kept. Safe to run at any time, and twice."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.CLAIM_SIGN_IN_RETENTION_DAYS)
+    with transaction.atomic():
+        devices, _by_model = (
+            CustomerOTPDevice.objects.filter(user__isnull=True, created_at__lt=cutoff)
+            .exclude(last_sent_at__gte=cutoff)
+            .delete()
+        )
+        messages = messages_to_addresses_purge(created_before=cutoff)
+    return SignInPurge(devices=devices, messages=messages)

@@ -556,6 +556,18 @@ def message_retry(*, message: OutboundMessage, actor: Any) -> OutboundMessage:
     return locked
 
 
+def messages_to_addresses_purge(*, created_before: datetime) -> int:
+    """Deletes the finished messages sent to an address rather than a customer (sign-in
+    codes) created before ``created_before``; returns how many. Their text was wiped when
+    they finished, so all they still hold is an address nobody proved. A message still
+    queued or sending is left to finish."""
+    finished = [Status.SENT, Status.DELIVERED, Status.FAILED, Status.SUPPRESSED]
+    deleted, _by_model = OutboundMessage.objects.filter(
+        customer__isnull=True, created_at__lt=created_before, status__in=finished
+    ).delete()
+    return deleted
+
+
 def message_resend(*, message: OutboundMessage, actor: Any) -> OutboundMessage:
     """Sends the same text again to the customer's current address (audited).
 
