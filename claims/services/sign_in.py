@@ -175,10 +175,10 @@ def sign_in_data_purge(*, now: datetime | None = None) -> SignInPurge:
     kept. Safe to run at any time, and twice."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.CLAIM_SIGN_IN_RETENTION_DAYS)
     with transaction.atomic():
-        devices, _by_model = (
+        _total, deleted = (
             CustomerOTPDevice.objects.filter(user__isnull=True, created_at__lt=cutoff)
             .exclude(last_sent_at__gte=cutoff)
             .delete()
         )
         messages = messages_to_addresses_purge(created_before=cutoff)
-    return SignInPurge(devices=devices, messages=messages)
+    return SignInPurge(devices=deleted.get(CustomerOTPDevice._meta.label, 0), messages=messages)

@@ -562,10 +562,10 @@ def messages_to_addresses_purge(*, created_before: datetime) -> int:
     they finished, so all they still hold is an address nobody proved. A message still
     queued or sending is left to finish."""
     finished = [Status.SENT, Status.DELIVERED, Status.FAILED, Status.SUPPRESSED]
-    deleted, _by_model = OutboundMessage.objects.filter(
+    _total, deleted = OutboundMessage.objects.filter(
         customer__isnull=True, created_at__lt=created_before, status__in=finished
     ).delete()
-    return deleted
+    return deleted.get(OutboundMessage._meta.label, 0)
 
 
 def message_resend(*, message: OutboundMessage, actor: Any) -> OutboundMessage:
