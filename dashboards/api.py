@@ -41,6 +41,7 @@ from dashboards.serializers import (
     TerminationsSerializer,
     TopOffersSerializer,
 )
+from rewards.api.serializers import ErrorSerializer
 
 
 class MayViewDashboards(BasePermission):
@@ -128,7 +129,9 @@ def _section(serializer: type[serializers.Serializer], summary: str) -> type[API
         responses={
             200: serializer,
             400: OpenApiResponse(FilterErrorSerializer, description="Filters not valid."),
-            403: OpenApiResponse(description="Not signed in as staff allowed the board."),
+            403: OpenApiResponse(
+                ErrorSerializer, description="Not signed in as staff allowed the board."
+            ),
         },
     )
     class View(LoyaltyBoardSectionView):
@@ -217,8 +220,10 @@ def _campaign_section(serializer: type[serializers.Serializer], summary: str) ->
         responses={
             200: serializer,
             400: OpenApiResponse(FilterErrorSerializer, description="Filters not valid."),
-            403: OpenApiResponse(description="Not signed in as staff allowed the dashboards."),
-            404: OpenApiResponse(description="No such campaign in your scope."),
+            403: OpenApiResponse(
+                ErrorSerializer, description="Not signed in as staff allowed the dashboards."
+            ),
+            404: OpenApiResponse(ErrorSerializer, description="No such campaign in your scope."),
         },
     )
     class View(CampaignSectionView):

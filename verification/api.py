@@ -125,6 +125,9 @@ def _claim(request: Request, claim_id: int) -> Any:
 
 
 _NOT_FOUND = Response({"code": "not_found", "message": "No such claim."}, status=404)
+_NOT_ALLOWED = {
+    403: OpenApiResponse(ErrorSerializer, description="Not signed in as staff allowed this."),
+}
 _REFUSALS = {
     403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. the maker deciding)."),
     404: OpenApiResponse(ErrorSerializer, description="No such claim."),
@@ -148,7 +151,7 @@ class QueueView(APIView):
                 "age", str, description="under_24h, 24_48h, 48_72h, over_72h, over_sla"
             ),
         ],
-        responses={200: QueueClaimSerializer(many=True)},
+        responses={200: QueueClaimSerializer(many=True), **_NOT_ALLOWED},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -201,7 +204,7 @@ class ProposeView(APIView):
         request=ProposeSerializer,
         responses={
             201: ProposalSerializer,
-            400: OpenApiResponse(description="Invalid."),
+            400: OpenApiResponse(ErrorSerializer, description="Invalid; see errors."),
             **_REFUSALS,
         },
     )
@@ -245,7 +248,7 @@ class DecideView(APIView):
         request=DecideSerializer,
         responses={
             200: DecisionSerializer,
-            400: OpenApiResponse(description="Invalid."),
+            400: OpenApiResponse(ErrorSerializer, description="Invalid; see errors."),
             **_REFUSALS,
         },
     )
@@ -283,7 +286,7 @@ class MetricsView(APIView):
         tags=["verification"],
         summary="Queue metrics: waiting by age, decisions per verifier per day, rates, median time",
         parameters=[OpenApiParameter("campaign", int, description="One campaign's id.")],
-        responses={200: MetricsSerializer},
+        responses={200: MetricsSerializer, **_NOT_ALLOWED},
     )
     def get(self, request: Request) -> Response:
         campaign = request.query_params.get("campaign", "")

@@ -7,7 +7,6 @@ claim or document is a 404, exactly like one that does not exist. docs/PORTAL.md
 describes the API.
 """
 
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +23,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler, set_rollback
+from rest_framework.views import APIView
 
 from claims.api.authentication import (
     CustomerTokenAuthentication,
@@ -83,9 +82,8 @@ from claims.services import (
 from claims.services.claiming import DETAIL_FIELDS
 from claims.services.customers import customer_language_set
 from claims.wording import code_refusal_message, verify_error_message
+from config.api_errors import api_exception_handler as project_exception_handler
 from crm.models import Customer
-
-logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -127,27 +125,7 @@ def claims_api_exception_handler(exc: Exception, context: dict[str, Any]) -> Res
         return Response(body, status=TRANSITION_STATUS.get(exc.code, status.HTTP_409_CONFLICT))
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound(_("There is no such claim or document."))
-    response = exception_handler(exc, context)
-    if response is None:
-        logger.error("Unexpected error in the claims API", exc_info=exc)
-        set_rollback()
-        return Response(
-            {"code": "server_error", "message": _("Something went wrong on our side. Try again.")},
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
-    if isinstance(exc, exceptions.ValidationError):
-        response.data = {
-            "code": "invalid",
-            "message": _("Some of what was sent is not valid; see errors."),
-            "errors": exc.detail,
-        }
-    elif isinstance(exc, exceptions.APIException):
-        codes = exc.get_codes()
-        response.data = {
-            "code": codes if isinstance(codes, str) else exc.default_code,
-            "message": str(exc.detail),
-        }
-    return response
+    return project_exception_handler(exc, context)
 
 
 ERRORS = {

@@ -38,7 +38,9 @@ class CustomerInputSerializer(serializers.Serializer):
 
 class IdentifierSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ParticipantIdentifier.Kind.choices)
-    value = serializers.CharField(max_length=100, help_text="A card number or id, as scanned.")
+    value = serializers.CharField(
+        min_length=1, max_length=100, help_text="A card number or id, as scanned."
+    )
 
 
 class ParticipantCreateSerializer(serializers.Serializer):
@@ -61,7 +63,7 @@ class ParticipantCreateSerializer(serializers.Serializer):
 
 class ParticipantSerializer(serializers.ModelSerializer):
     scheme = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    replaced_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    replaced_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     identifiers = IdentifierSerializer(many=True, read_only=True)
 
     class Meta:
@@ -82,7 +84,7 @@ class ParticipantSerializer(serializers.ModelSerializer):
 class IdentifierLookupSerializer(serializers.Serializer):
     scheme = serializers.SlugField(help_text="The scheme's code.")
     kind = serializers.ChoiceField(choices=ParticipantIdentifier.Kind.choices)
-    value = serializers.CharField(max_length=100)
+    value = serializers.CharField(min_length=1, max_length=100)
 
 
 class LotSerializer(serializers.ModelSerializer):
@@ -134,8 +136,8 @@ class EventCreateSerializer(serializers.Serializer):
     """The event body's schema and its error messages. The view validates plainly valid
     bodies with rewards.api.fast_validation.event_body and runs this for the rest."""
 
-    source = serializers.CharField(max_length=64)
-    external_id = serializers.CharField(max_length=128)
+    source = serializers.CharField(min_length=1, max_length=64)
+    external_id = serializers.CharField(min_length=1, max_length=128)
     type = serializers.ChoiceField(choices=CustomerEvent.Type.choices)
     participant = serializers.IntegerField(max_value=MAX_MINOR)
     merchant = serializers.SlugField(
@@ -146,11 +148,15 @@ class EventCreateSerializer(serializers.Serializer):
     total_minor = serializers.IntegerField(
         min_value=0, max_value=MAX_MINOR, required=False, default=0
     )
-    payment_medium = serializers.CharField(required=False, allow_null=True, max_length=50)
-    area = serializers.CharField(required=False, allow_null=True, max_length=100)
-    achievement_code = serializers.CharField(required=False, allow_null=True, max_length=100)
+    payment_medium = serializers.CharField(
+        required=False, allow_null=True, min_length=1, max_length=50
+    )
+    area = serializers.CharField(required=False, allow_null=True, min_length=1, max_length=100)
+    achievement_code = serializers.CharField(
+        required=False, allow_null=True, min_length=1, max_length=100
+    )
     original_external_id = serializers.CharField(
-        required=False, allow_null=True, max_length=128, help_text="For a refund."
+        required=False, allow_null=True, min_length=1, max_length=128, help_text="For a refund."
     )
     process = serializers.ChoiceField(
         choices=list(EVENT_PROCESS_CHOICES),
@@ -194,7 +200,7 @@ class SpendCreateSerializer(serializers.Serializer):
     merchant = serializers.SlugField(
         required=False, help_text="Defaults to the API key's merchant; must be it if given."
     )
-    idempotency_key = serializers.CharField(max_length=128)
+    idempotency_key = serializers.CharField(min_length=1, max_length=128)
     products = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, max_length=MAX_LINES
     )
@@ -209,8 +215,8 @@ class SpendResultSerializer(serializers.Serializer):
 
 class OfferSerializer(serializers.ModelSerializer):
     scheme = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    offer_type = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    offer_type = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    category = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Offer

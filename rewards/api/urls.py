@@ -18,5 +18,5 @@ urlpatterns = [
     path("spends/", views.SpendCreateView.as_view(), name="spend-create"),
     path("offers/", views.OfferListView.as_view(), name="offers"),
     # Last: any other URL under the API answers a JSON 404, never the HTML page.
-    re_path(r"^.*$", views.api_not_found, name="not-found"),
+    re_path(r"^[\s\S]*$", views.api_not_found, name="not-found"),  # a newline too
 ]

@@ -1,21 +1,21 @@
 """The integrators' API views: authenticate by API key, validate the input, call one
 service or selector, answer. Every error is JSON ``{"code", "message"}``."""
 
-import logging
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler, set_rollback
+from rest_framework.views import APIView
 
+from config.api_errors import api_exception_handler as project_exception_handler
 from rewards.api import fast_validation
 from rewards.api.authentication import ApiKeyAuthentication, IsIntegrator
 from rewards.api.serializers import (
@@ -45,8 +45,6 @@ from rewards.services.events import EventInput, LineInput, event_submit
 from rewards.services.participants import customer_find_or_create, participant_join
 from rewards.services.spends import spend_create
 
-logger = logging.getLogger(__name__)
-
 ERROR_STATUS = {
     errors.InvalidRequest: status.HTTP_400_BAD_REQUEST,
     errors.InsufficientFunds: status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -61,30 +59,12 @@ ERROR_STATUS = {
 }
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Every error as JSON ``{"code", "message"}``, an unexpected one too (logged, 500)."""
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """The rewards service's refusals as ``{"code", "message"}``; the rest as every API's."""
     if isinstance(exc, errors.RewardsError):
         code = ERROR_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST)
         return Response({"code": exc.code, "message": exc.message}, status=code)
-    if isinstance(exc, ObjectDoesNotExist):
-        exc = exceptions.NotFound("Not found.")
-    response = exception_handler(exc, context)
-    if response is None:
-        logger.error("Unexpected error in the API", exc_info=exc)
-        set_rollback()
-        return Response(
-            {"code": "server_error", "message": "Something went wrong on our side; try again."},
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
-    if isinstance(exc, exceptions.ValidationError):
-        response.data = {
-            "code": "invalid",
-            "message": "The request is not valid; see errors.",
-            "errors": exc.detail,
-        }
-    elif isinstance(exc, exceptions.APIException):
-        response.data = {"code": exc.default_code, "message": str(exc.detail)}
-    return response
+    return project_exception_handler(exc, context)
 
 
 @csrf_exempt
@@ -101,12 +81,20 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="No or invalid API key."),
     404: OpenApiResponse(ErrorSerializer, description="Not found, or not this merchant's."),
 }
+OTHER_MERCHANT = {
+    403: OpenApiResponse(
+        ErrorSerializer, description="The body names another merchant than the key's."
+    ),
+}
+NOT_JSON = {415: OpenApiResponse(ErrorSerializer, description="The body is not JSON.")}
 
 
 class IntegratorView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsIntegrator]
-    # JSON only: integrators are machines, and content negotiation over one renderer is free.
+    # JSON only, both ways: integrators are machines, content negotiation over one renderer
+    # is free, and a form-encoded body (which cannot carry the nested lines) is a 415.
+    parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
 
     def get_exception_handler(self) -> Any:
@@ -130,6 +118,7 @@ class ParticipantCreateView(IntegratorView):
                 description="Already a participant, or an identifier is someone else's.",
             ),
             **ERRORS,
+            **NOT_JSON,
         },
         summary="Sign a customer up to a scheme",
     )
@@ -220,6 +209,8 @@ class EventCreateView(IntegratorView):
             409: OpenApiResponse(ErrorSerializer, description="Key reused with other content."),
             422: OpenApiResponse(ErrorSerializer, description="Participant terminated."),
             **ERRORS,
+            **OTHER_MERCHANT,
+            **NOT_JSON,
         },
         summary="Post a customer event (idempotent on source + external_id)",
     )
@@ -267,6 +258,8 @@ class SpendCreateView(IntegratorView):
                 ErrorSerializer, description="insufficient_funds or spend_not_allowed."
             ),
             **ERRORS,
+            **OTHER_MERCHANT,
+            **NOT_JSON,
         },
         summary="Spend from a wallet (idempotent on idempotency_key)",
     )

@@ -213,7 +213,7 @@ def test_bad_event_bodies_get_a_400_naming_the_field_and_post_nothing(
     assert response.status_code == 400
     answer = response.json()
     assert answer["code"] == "invalid"
-    assert answer["message"] == "The request is not valid; see errors."
+    assert answer["message"] == "Some of what was sent is not valid; see errors."
     assert message in str(answer["errors"][field])
     assert not CustomerEvent.objects.filter(source="pos-1").exists()
     assert not Journal.objects.filter(event__source="pos-1").exists()

@@ -541,7 +541,7 @@ def test_an_unexpected_api_error_is_json_500(client, scheme, monkeypatch):
     assert response.status_code == 500
     assert response.json() == {
         "code": "server_error",
-        "message": "Something went wrong on our side; try again.",
+        "message": "Something went wrong on our side. Try again.",
     }
 
 
